@@ -1,0 +1,73 @@
+//! The command line (clap derive): global options and one struct per subcommand.
+
+use crate::report::{By, Format};
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bwacct",
+    version,
+    about = "Bandwidth accounting by IP header: per-host traffic from packet captures, for hosting providers"
+)]
+pub struct Cli {
+    /// Configuration file.
+    #[arg(long, short, global = true, env = "BWACCT_CONFIG", default_value = crate::config::DEFAULT_PATH)]
+    pub config: PathBuf,
+
+    /// Log filter (tracing's env-filter syntax), e.g. "debug" or "bwacct=debug".
+    #[arg(long, global = true, env = "BWACCT_LOG", default_value = "info")]
+    pub log: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Capture live, flush every interval to the store; SIGTERM/SIGINT flush and exit.
+    Run,
+    /// Count capture files (pcap, pcapng) into the store as if captured live, then print a summary.
+    Replay(ReplayArgs),
+    /// Usage per host over a period.
+    Report(ReportArgs),
+    /// Validate the configuration and print what it means.
+    CheckConfig,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Capture files, replayed in order.
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// One day, YYYY-MM-DD (UTC).
+    #[arg(long, conflicts_with_all = ["month", "from", "to"])]
+    pub day: Option<String>,
+    /// One month, YYYY-MM.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub month: Option<String>,
+    /// Start (RFC 3339 or YYYY-MM-DD), inclusive.
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// End (RFC 3339 or YYYY-MM-DD), exclusive.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Rows per address.
+    #[arg(long, value_enum, default_value = "ip")]
+    pub by: By,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+    /// Only the N largest rows.
+    #[arg(long)]
+    pub top: Option<usize>,
+    /// Only this sensor's counts (default: the sum over sensors).
+    #[arg(long)]
+    pub sensor: Option<String>,
+    /// Write to a file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}

@@ -1,0 +1,360 @@
+//! Configuration: the TOML file (`raw`) validated once into typed settings. Every error names
+//! the file, the line and the key. Nothing else in the program reads the file.
+
+mod error;
+mod raw;
+
+pub use error::{ConfigError, Located};
+
+use crate::account::CountMode;
+use crate::classify::App;
+use error::Source;
+use ipnet::IpNet;
+use raw::RawConfig;
+use std::path::{Path, PathBuf};
+use toml::Spanned;
+
+/// Where the configuration is looked for when neither `--config` nor `BWACCT_CONFIG` is given.
+pub const DEFAULT_PATH: &str = "/etc/bwacct/bwacct.toml";
+
+/// BandwidthD's application port lists (DESIGN.md), the defaults of `[accounting.ports]`.
+pub fn default_ports() -> Vec<(App, Vec<u16>)> {
+    vec![
+        (App::Mail, vec![25, 110, 143, 587, 465, 993, 995]),
+        (App::Http, vec![80, 443, 8080]),
+        (App::Ftp, vec![20, 21]),
+        (
+            App::P2p,
+            [
+                1044, 1045, 1214, 4661, 4662, 4665, 5190, 5500, 5501, 5502, 5503, 6346, 6347, 6666,
+                6667, 7788, 8888, 8889, 28864, 28865,
+            ]
+            .into_iter()
+            .chain(6881..=6889)
+            .collect(),
+        ),
+    ]
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub path: PathBuf,
+    /// This sensor's name in a store shared by several sensors.
+    pub sensor: String,
+    pub capture: Capture,
+    pub accounting: Accounting,
+    pub storage: Storage,
+}
+
+#[derive(Debug, Clone)]
+pub struct Capture {
+    /// Empty: libpcap's default device.
+    pub interfaces: Vec<String>,
+    pub promiscuous: bool,
+    pub snaplen: u32,
+    /// Extra BPF, ANDed with the IP filter.
+    pub filter: String,
+    pub buffer_bytes: u32,
+    pub timeout_ms: u32,
+}
+
+#[derive(Debug, Clone)]
+pub struct Accounting {
+    pub local: Vec<IpNet>,
+    pub interval_s: u32,
+    pub count: CountMode,
+    pub ipv6_prefix: u8,
+    pub max_hosts: u32,
+    pub ports: Vec<(App, Vec<u16>)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Storage {
+    pub sqlite: PathBuf,
+}
+
+impl Config {
+    /// Reads and validates a configuration file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(path, &text)
+    }
+
+    /// Validates configuration text; `path` is only used in messages.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let src = Source { path, text };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| src.toml_error(&e))?;
+        Validator { src: &src }.config(raw, path)
+    }
+
+    /// What the configuration means, for `check-config`.
+    pub fn describe(&self) -> String {
+        let c = &self.capture;
+        let a = &self.accounting;
+        let mut out = String::new();
+        let mut line = |s: String| {
+            out.push_str(&s);
+            out.push('\n');
+        };
+        line(format!("config      {}", self.path.display()));
+        line(format!("sensor      {}", self.sensor));
+        line(format!(
+            "capture     {} (promiscuous {}, snaplen {}, buffer {} MiB, timeout {} ms)",
+            if c.interfaces.is_empty() {
+                "libpcap's default device".to_owned()
+            } else {
+                c.interfaces.join(", ")
+            },
+            c.promiscuous,
+            c.snaplen,
+            c.buffer_bytes >> 20,
+            c.timeout_ms
+        ));
+        for f in crate::capture::bpf_filters(&c.filter) {
+            line(format!("filter      {f}"));
+        }
+        for net in &a.local {
+            line(format!("local       {net}"));
+        }
+        line(format!(
+            "counting    {} bytes every {} s, IPv6 per /{}, at most {} new hashed addresses per interval",
+            match a.count {
+                CountMode::Ip => "IP-header",
+                CountMode::Frame => "frame",
+            },
+            a.interval_s,
+            a.ipv6_prefix,
+            a.max_hosts
+        ));
+        for (app, ports) in &a.ports {
+            let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+            line(format!("ports       {:<5} {}", app.name(), ports.join(" ")));
+        }
+        line(format!(
+            "store       sqlite {}",
+            self.storage.sqlite.display()
+        ));
+        out
+    }
+}
+
+struct Validator<'a> {
+    src: &'a Source<'a>,
+}
+
+type VResult<T> = std::result::Result<T, ConfigError>;
+
+impl Validator<'_> {
+    fn err<T>(&self, span: std::ops::Range<usize>, message: impl Into<String>) -> VResult<T> {
+        Err(self.src.error(Some(span), message))
+    }
+
+    fn int(&self, v: &Option<Spanned<i64>>, default: i64, min: i64, max: i64) -> VResult<i64> {
+        match v {
+            None => Ok(default),
+            Some(s) if (min..=max).contains(s.get_ref()) => Ok(*s.get_ref()),
+            Some(s) => self.err(
+                s.span(),
+                format!("{} is out of range: expected {min} to {max}", s.get_ref()),
+            ),
+        }
+    }
+
+    fn config(&self, raw: RawConfig, path: &Path) -> VResult<Config> {
+        let sensor = match raw.sensor {
+            Some(s) => {
+                self.name(&s)?;
+                s.into_inner()
+            }
+            None => default_sensor_name(),
+        };
+        Ok(Config {
+            path: path.to_owned(),
+            sensor,
+            capture: self.capture(raw.capture)?,
+            accounting: self.accounting(raw.accounting)?,
+            storage: Storage {
+                sqlite: match raw.storage.sqlite {
+                    Some(p) if p.get_ref().trim().is_empty() => {
+                        return self.err(p.span(), "the SQLite path is empty")
+                    }
+                    Some(p) => PathBuf::from(p.into_inner()),
+                    None => PathBuf::from("/var/lib/bwacct/bwacct.db"),
+                },
+            },
+        })
+    }
+
+    /// Names (sensors, later customers) are printed in HTML, CSV and logs: keep them plain.
+    fn name(&self, s: &Spanned<String>) -> VResult<()> {
+        let v = s.get_ref();
+        let ok = !v.is_empty()
+            && v.len() <= 64
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if ok {
+            Ok(())
+        } else {
+            self.err(
+                s.span(),
+                format!("{v:?} is not a valid name: use 1 to 64 letters, digits, '-', '_' or '.'"),
+            )
+        }
+    }
+
+    fn capture(&self, raw: raw::RawCapture) -> VResult<Capture> {
+        let mut interfaces = Vec::new();
+        for name in raw.interfaces.map(Spanned::into_inner).unwrap_or_default() {
+            let v = name.get_ref();
+            let ok = !v.is_empty()
+                && v.len() < 16
+                && v.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':'));
+            if !ok {
+                return self.err(name.span(), format!("{v:?} is not a valid interface name"));
+            }
+            interfaces.push(name.into_inner());
+        }
+        Ok(Capture {
+            interfaces,
+            promiscuous: raw.promiscuous.unwrap_or(true),
+            snaplen: self.int(&raw.snaplen, 128, 68, 262_144)? as u32,
+            filter: raw.filter.map(Spanned::into_inner).unwrap_or_default(),
+            buffer_bytes: (self.int(&raw.buffer_mib, 64, 1, 2047)? as u32) << 20,
+            timeout_ms: self.int(&raw.timeout_ms, 100, 1, 10_000)? as u32,
+        })
+    }
+
+    fn accounting(&self, raw: raw::RawAccounting) -> VResult<Accounting> {
+        let Some(local) = raw.local else {
+            return Err(self.src.error(
+                None,
+                "[accounting] local is missing: list the networks to account, e.g. local = [\"198.51.100.0/24\"]",
+            ));
+        };
+        let span = local.span();
+        let mut nets: Vec<(IpNet, std::ops::Range<usize>)> = Vec::new();
+        for entry in local.into_inner() {
+            let net: IpNet = match entry.get_ref().parse::<IpNet>() {
+                Ok(n) => n,
+                Err(_) => match entry.get_ref().parse::<std::net::IpAddr>() {
+                    Ok(a) => IpNet::from(a),
+                    Err(_) => {
+                        return self.err(
+                            entry.span(),
+                            format!("{:?} is not a network (expected e.g. 198.51.100.0/24 or 2001:db8::/48)", entry.get_ref()),
+                        )
+                    }
+                },
+            };
+            if net.network() != net.addr() {
+                return self.err(
+                    entry.span(),
+                    format!("{net} has host bits set: did you mean {}?", net.trunc()),
+                );
+            }
+            if let Some((other, _)) = nets
+                .iter()
+                .find(|(n, _)| n.contains(&net) || net.contains(n))
+            {
+                return self.err(entry.span(), format!("{net} overlaps {other}"));
+            }
+            nets.push((net, entry.span()));
+        }
+        if nets.is_empty() {
+            return self.err(span, "no local networks: nothing would be accounted");
+        }
+        let interval_s = self.int(&raw.interval_s, 60, 1, 86_400)?;
+        if 86_400 % interval_s != 0 {
+            let s = raw
+                .interval_s
+                .as_ref()
+                .map(Spanned::span)
+                .unwrap_or_default();
+            return self.err(
+                s,
+                format!("{interval_s} does not divide a day: intervals must align with days (e.g. 10, 60, 300, 3600)"),
+            );
+        }
+        let count = match raw.count {
+            None => CountMode::Ip,
+            Some(c) => match c.get_ref().as_str() {
+                "ip" => CountMode::Ip,
+                "frame" => CountMode::Frame,
+                other => {
+                    return self.err(
+                        c.span(),
+                        format!("{other:?} is not a count mode: expected \"ip\" or \"frame\""),
+                    )
+                }
+            },
+        };
+        Ok(Accounting {
+            local: nets.into_iter().map(|(n, _)| n).collect(),
+            interval_s: interval_s as u32,
+            count,
+            ipv6_prefix: self.int(&raw.ipv6_prefix, 128, 16, 128)? as u8,
+            max_hosts: self.int(&raw.max_hosts, 131_072, 16, 16_777_216)? as u32,
+            ports: self.ports(raw.ports)?,
+        })
+    }
+
+    fn ports(&self, raw: raw::RawPorts) -> VResult<Vec<(App, Vec<u16>)>> {
+        let mut lists = default_ports();
+        let given = [
+            (App::Mail, raw.mail),
+            (App::Http, raw.http),
+            (App::Ftp, raw.ftp),
+            (App::P2p, raw.p2p),
+        ];
+        let mut seen: Vec<(u16, App)> = Vec::new();
+        for (app, list) in given {
+            let ports = match list {
+                None => lists
+                    .iter()
+                    .find(|(a, _)| *a == app)
+                    .map(|(_, p)| p.clone())
+                    .unwrap_or_default(),
+                Some(list) => {
+                    let mut ports = Vec::new();
+                    for p in list.into_inner() {
+                        let Ok(port) = u16::try_from(*p.get_ref()) else {
+                            return self.err(
+                                p.span(),
+                                format!("{} is not a port (0 to 65535)", p.get_ref()),
+                            );
+                        };
+                        if let Some((_, other)) = seen.iter().find(|(q, _)| *q == port) {
+                            return self.err(
+                                p.span(),
+                                format!("port {port} is already in the {} list", other.name()),
+                            );
+                        }
+                        ports.push(port);
+                    }
+                    ports
+                }
+            };
+            seen.extend(ports.iter().map(|&p| (p, app)));
+            if let Some(entry) = lists.iter_mut().find(|(a, _)| *a == app) {
+                entry.1 = ports;
+            }
+        }
+        Ok(lists)
+    }
+}
+
+/// The host's name, the default sensor name.
+fn default_sensor_name() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "default".to_owned())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,74 @@
+//! Broken configurations, each with the error it must give (file, line, key, problem).
+
+use super::*;
+
+fn err(text: &str) -> String {
+    match Config::parse(Path::new("/etc/bwacct/test.toml"), text) {
+        Ok(_) => panic!("accepted a broken config:\n{text}"),
+        Err(e) => e.to_string(),
+    }
+}
+
+const LOCAL: &str = "[accounting]\nlocal = [\"198.51.100.0/24\"]\n";
+
+#[test]
+fn a_minimal_config_gets_the_defaults() {
+    let c = Config::parse(Path::new("x.toml"), LOCAL).unwrap();
+    assert_eq!(c.accounting.interval_s, 60);
+    assert_eq!(c.accounting.ipv6_prefix, 128);
+    assert_eq!(c.accounting.count, CountMode::Ip);
+    assert_eq!(c.capture.snaplen, 128);
+    assert!(c.capture.promiscuous);
+    assert_eq!(c.storage.sqlite, PathBuf::from("/var/lib/bwacct/bwacct.db"));
+    let http = &c
+        .accounting
+        .ports
+        .iter()
+        .find(|(a, _)| *a == App::Http)
+        .unwrap()
+        .1;
+    assert_eq!(http, &vec![80, 443, 8080]);
+    assert!(c.describe().contains("local       198.51.100.0/24"));
+}
+
+#[test]
+fn broken_configs_name_file_line_key_and_problem() {
+    let cases: &[(&str, &[&str])] = &[
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\nintervl_s = 60\n", &["test.toml:3:", "unknown field `intervl_s`", "did you mean `interval_s`"]),
+        ("[acounting]\nlocal = []\n", &["test.toml:1:", "unknown field `acounting`", "did you mean `accounting`"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/33\"]\n", &["test.toml:2:", "accounting.local", "not a network"]),
+        ("[accounting]\nlocal = [\"198.51.100.1/24\"]\n", &["test.toml:2:", "host bits set", "198.51.100.0/24"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\", \"198.51.100.128/25\"]\n", &["test.toml:2:", "overlaps"]),
+        ("[accounting]\nlocal = []\n", &["test.toml:2:", "no local networks"]),
+        ("[capture]\nsnaplen = 128\n", &["test.toml:", "local is missing"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\ninterval_s = 7\n", &["test.toml:3:", "accounting.interval_s", "does not divide a day"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\ninterval_s = 0\n", &["test.toml:3:", "out of range"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\ninterval_s = \"60\"\n", &["test.toml:3:", "accounting.interval_s", "invalid type"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\ncount = \"bytes\"\n", &["test.toml:3:", "accounting.count", "expected \"ip\" or \"frame\""]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\nipv6_prefix = 129\n", &["test.toml:3:", "ipv6_prefix", "out of range"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\n[accounting.ports]\nhttp = [80, 70000]\n", &["test.toml:4:", "accounting.ports.http", "70000 is not a port"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\n[accounting.ports]\nhttp = [25]\n", &["test.toml:4:", "already in the mail list"]),
+        ("sensor = \"dom0 a\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:1:", "sensor", "not a valid name"]),
+        ("[capture]\ninterfaces = [\"eth0; rm -rf /\"]\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.interfaces", "not a valid interface name"]),
+        ("[capture]\nsnaplen = 10\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.snaplen", "out of range"]),
+        ("[storage]\nsqlite = \"\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "storage.sqlite", "empty"]),
+        ("[accounting\nlocal = []\n", &["test.toml:1:"]),
+    ];
+    for (text, expected) in cases {
+        let e = err(text);
+        for want in *expected {
+            assert!(
+                e.contains(want),
+                "config:\n{text}\nerror: {e}\nmissing: {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn a_missing_file_is_named() {
+    let e = Config::load(Path::new("/nonexistent/bwacct.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("/nonexistent/bwacct.toml"), "{e}");
+}

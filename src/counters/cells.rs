@@ -1,0 +1,66 @@
+//! One host's atomic counter cells and the two operations on them: add (packet path) and take
+//! (drain, an atomic swap to zero).
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use crate::classify::App;
+use crate::parse::Proto;
+use crate::usage::{app_cell, proto_cell, Dir, Usage, CELLS};
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+/// Atomic cells laid out as [`Usage`].
+pub type Cells = [AtomicU64; CELLS];
+
+/// Who may touch the cells while a writer counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Sharing {
+    /// Several writers, and a drain from another thread: atomic read-modify-write.
+    Shared,
+    /// One writer that also drains, between its batches (replay): a plain load and store,
+    /// no `lock`-prefixed instruction.
+    Exclusive,
+}
+
+/// Counts one packet of `bytes` in one direction: its protocol class, and its application class
+/// when it has one.
+#[inline]
+pub fn add(cells: &Cells, sharing: Sharing, dir: Dir, proto: Proto, app: Option<App>, bytes: u64) {
+    bump(cells, sharing, proto_cell(dir, proto), bytes);
+    if let Some(app) = app {
+        bump(cells, sharing, app_cell(dir, app), bytes);
+    }
+}
+
+#[inline]
+fn bump(cells: &Cells, sharing: Sharing, bytes_at: usize, bytes: u64) {
+    if let Some([b, p]) = cells.get(bytes_at..bytes_at + 2) {
+        match sharing {
+            Sharing::Shared => {
+                b.fetch_add(bytes, Relaxed);
+                p.fetch_add(1, Relaxed);
+            }
+            Sharing::Exclusive => {
+                b.store(b.load(Relaxed).wrapping_add(bytes), Relaxed);
+                p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
+            }
+        }
+    }
+}
+
+/// Swaps the cells to zero and returns what they held, or None if they held nothing.
+/// Reading first keeps idle rows read-only (no cache-line ownership taken).
+#[inline]
+pub fn take(cells: &Cells) -> Option<Usage> {
+    if cells.iter().all(|c| c.load(Relaxed) == 0) {
+        return None;
+    }
+    let mut usage = Usage::default();
+    for (v, c) in usage.0.iter_mut().zip(cells.iter()) {
+        *v = c.swap(0, Relaxed);
+    }
+    Some(usage)
+}

@@ -1,0 +1,327 @@
+//! The lock-free per-host counters: a table per local network (direct-indexed for IPv4 up to a
+//! /16, hashed otherwise), per-network overflow buckets, and the drain that empties them once per
+//! interval. Writers never take a lock; nothing counted during a drain is lost.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+mod cells;
+mod direct;
+mod epoch;
+mod hashed;
+mod pool;
+mod stats;
+
+pub use cells::Sharing;
+pub use stats::PacketStats;
+
+use crate::classify::{App, NetId};
+use crate::parse::Proto;
+use crate::usage::{Dir, Host, Usage};
+use cells::Cells;
+use direct::DirectTable;
+use epoch::Epochs;
+use hashed::HashedTable;
+use ipnet::IpNet;
+use stats::StatCells;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
+use std::sync::{Arc, Mutex, Weak};
+
+/// How the counters are laid out.
+#[derive(Clone, Debug)]
+pub struct Layout {
+    /// The local networks, in configuration order (a [`NetId`] indexes this).
+    pub nets: Vec<IpNet>,
+    /// IPv6 addresses are aggregated to this prefix length (128: per address).
+    pub ipv6_prefix: u8,
+    /// New addresses per interval and family that the hashed tables take before overflowing.
+    pub max_hosts: u32,
+    /// IPv4 networks of at most this many address bits (16: a /16) are indexed directly.
+    pub direct_max_bits: u8,
+}
+
+enum Table {
+    Direct(DirectTable),
+    Hashed { v6: bool },
+}
+
+/// Everything counted since the last drain.
+#[derive(Debug, Default)]
+pub struct Drained {
+    pub hosts: Vec<(Host, Usage)>,
+    pub stats: PacketStats,
+    /// Addresses that went to an overflow bucket this interval (a warning for the operator).
+    pub overflowed: bool,
+}
+
+pub struct Counters {
+    layout: Layout,
+    sharing: Sharing,
+    tables: Vec<Table>,
+    overflow: Box<[Cells]>,
+    hashed_v4: Option<HashedTable>,
+    hashed_v6: Option<HashedTable>,
+    active: AtomicUsize,
+    epochs: Epochs,
+    writers: Mutex<Writers>,
+    drain: Mutex<PacketStats>,
+}
+
+#[derive(Default)]
+struct Writers {
+    live: Vec<Weak<StatCells>>,
+    /// Statistics of writers that have gone away.
+    retired: PacketStats,
+}
+
+impl Counters {
+    /// Counters for any number of writers and a drain from any thread.
+    pub fn new(layout: Layout) -> Arc<Self> {
+        Self::with_sharing(layout, Sharing::Shared)
+    }
+
+    /// Counters for exactly one writer that drains them itself ([`Writer::drain`]), as replay
+    /// does: no lock-prefixed instruction on the packet path.
+    pub fn exclusive(layout: Layout) -> Writer {
+        Self::with_sharing(layout, Sharing::Exclusive).writer()
+    }
+
+    fn with_sharing(layout: Layout, sharing: Sharing) -> Arc<Self> {
+        let mut need_v4 = false;
+        let mut need_v6 = false;
+        let tables = layout
+            .nets
+            .iter()
+            .map(|net| match net {
+                IpNet::V4(n) if 32 - n.prefix_len() <= layout.direct_max_bits => Table::Direct(
+                    DirectTable::new(u32::from(n.network()), 1usize << (32 - n.prefix_len())),
+                ),
+                IpNet::V4(_) => {
+                    need_v4 = true;
+                    Table::Hashed { v6: false }
+                }
+                IpNet::V6(_) => {
+                    need_v6 = true;
+                    Table::Hashed { v6: true }
+                }
+            })
+            .collect();
+        Arc::new(Self {
+            overflow: bytemuck::zeroed_slice_box(layout.nets.len()),
+            hashed_v4: need_v4.then(|| HashedTable::new(layout.max_hosts)),
+            hashed_v6: need_v6.then(|| HashedTable::new(layout.max_hosts)),
+            tables,
+            layout,
+            sharing,
+            active: AtomicUsize::new(0),
+            epochs: Epochs::default(),
+            writers: Mutex::new(Writers::default()),
+            drain: Mutex::new(PacketStats::default()),
+        })
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    /// A handle for one capture thread. Counters made by [`Counters::exclusive`] have their one
+    /// writer already and must not get another.
+    pub fn writer(self: &Arc<Self>) -> Writer {
+        debug_assert!(
+            self.sharing == Sharing::Shared || Arc::strong_count(self) == 1,
+            "a second writer on exclusive counters"
+        );
+        let stats = Arc::new(StatCells::default());
+        self.writers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .live
+            .push(Arc::downgrade(&stats));
+        Writer {
+            epoch: self.epochs.register(),
+            counters: Arc::clone(self),
+            stats,
+        }
+    }
+
+    /// Cumulative statistics of every writer so far.
+    pub fn stats(&self) -> PacketStats {
+        let writers = self.writers.lock().unwrap_or_else(|e| e.into_inner());
+        let mut total = writers.retired;
+        for w in writers.live.iter().filter_map(Weak::upgrade) {
+            total.merge(&w.read());
+        }
+        total
+    }
+
+    #[inline]
+    fn row(&self, gen: usize, net: NetId, key: u128) -> Option<&Cells> {
+        let found = match self.tables.get(net)? {
+            Table::Direct(t) => t.row(key as u32),
+            Table::Hashed { v6: false } => self.hashed_v4.as_ref()?.row(gen, key),
+            Table::Hashed { v6: true } => self.hashed_v6.as_ref()?.row(gen, key),
+        };
+        found.or_else(|| self.overflow.get(net))
+    }
+
+    /// Empties every table and returns what it held. Must not be called by a thread that holds
+    /// an open [`Batch`] (it waits for open batches to end), nor on exclusive counters (their
+    /// writer drains them with [`Writer::drain`]).
+    pub fn drain(&self) -> Drained {
+        debug_assert!(
+            self.sharing == Sharing::Shared,
+            "drain of exclusive counters from outside"
+        );
+        self.drain_now()
+    }
+
+    fn drain_now(&self) -> Drained {
+        let mut last_stats = self.drain.lock().unwrap_or_else(|e| e.into_inner());
+        let retiring = self.active.load(SeqCst);
+        self.active.store(1 - retiring, SeqCst);
+        self.epochs.synchronize();
+
+        let mut out = Drained::default();
+        for table in &self.tables {
+            if let Table::Direct(t) = table {
+                t.drain(|a, u| {
+                    out.hosts
+                        .push((Host::Addr(IpAddr::V4(Ipv4Addr::from(a))), u))
+                });
+            }
+        }
+        if let Some(t) = &self.hashed_v4 {
+            t.drain(retiring, |k, u| {
+                out.hosts
+                    .push((Host::Addr(IpAddr::V4(Ipv4Addr::from(k as u32))), u))
+            });
+        }
+        if let Some(t) = &self.hashed_v6 {
+            let prefix = self.layout.ipv6_prefix;
+            t.drain(retiring, |k, u| {
+                let addr = Ipv6Addr::from(k);
+                let host = if prefix >= 128 {
+                    Host::Addr(IpAddr::V6(addr))
+                } else {
+                    ipnet::Ipv6Net::new(addr, prefix)
+                        .map_or(Host::Addr(IpAddr::V6(addr)), |n| Host::Net(IpNet::V6(n)))
+                };
+                out.hosts.push((host, u));
+            });
+        }
+        for (net, cells) in self.layout.nets.iter().zip(self.overflow.iter()) {
+            if let Some(u) = cells::take(cells) {
+                out.overflowed = true;
+                out.hosts.push((Host::Net(*net), u));
+            }
+        }
+        let now = self.stats();
+        out.stats = now.since(&last_stats);
+        *last_stats = now;
+        out
+    }
+}
+
+/// One capture thread's handle: its statistics and its place in the epoch protocol.
+pub struct Writer {
+    counters: Arc<Counters>,
+    epoch: Arc<std::sync::atomic::AtomicU64>,
+    stats: Arc<StatCells>,
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        let mut writers = self
+            .counters
+            .writers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        writers.retired.merge(&self.stats.read());
+        writers.live.retain(|w| {
+            w.strong_count() > 0 && !std::ptr::eq(w.as_ptr(), Arc::as_ptr(&self.stats))
+        });
+    }
+}
+
+impl Writer {
+    /// Opens a batch: until it is dropped, a drain waits for it. Keep batches short (one
+    /// `pcap_dispatch` call, a few thousand packets of a file), and open one at a time.
+    #[inline]
+    pub fn batch(&self) -> Batch<'_> {
+        self.counters.epochs.enter(&self.epoch);
+        let gen = self.counters.active.load(SeqCst);
+        Batch { writer: self, gen }
+    }
+
+    pub fn counters(&self) -> &Arc<Counters> {
+        &self.counters
+    }
+
+    /// Drains the counters from the writer's own thread. `&mut self`: no batch of this writer
+    /// is open, so with exclusive counters nothing else can be touching the cells.
+    pub fn drain(&mut self) -> Drained {
+        self.counters.drain_now()
+    }
+}
+
+/// Counting within one batch.
+pub struct Batch<'a> {
+    writer: &'a Writer,
+    gen: usize,
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        Epochs::leave(&self.writer.epoch);
+    }
+}
+
+/// What happened to one frame, for the statistics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    Accounted { bytes: u64, length_mismatch: bool },
+    Foreign { length_mismatch: bool },
+    NonIp,
+    Malformed,
+}
+
+impl Batch<'_> {
+    /// Counts one packet for one local host.
+    #[inline]
+    pub fn add(&self, net: NetId, key: u128, dir: Dir, proto: Proto, app: Option<App>, bytes: u64) {
+        let counters = &self.writer.counters;
+        if let Some(row) = counters.row(self.gen, net, key) {
+            cells::add(row, counters.sharing, dir, proto, app, bytes);
+        }
+    }
+
+    /// Records what one frame was.
+    #[inline]
+    pub fn record(&self, outcome: Outcome) {
+        let s = &self.writer.stats;
+        stats::bump(&s.packets, 1);
+        match outcome {
+            Outcome::Accounted {
+                bytes,
+                length_mismatch,
+            } => {
+                stats::bump(&s.accounted, 1);
+                stats::bump(&s.bytes, bytes);
+                stats::bump(&s.length_mismatch, u64::from(length_mismatch));
+            }
+            Outcome::Foreign { length_mismatch } => {
+                stats::bump(&s.foreign, 1);
+                stats::bump(&s.length_mismatch, u64::from(length_mismatch));
+            }
+            Outcome::NonIp => stats::bump(&s.non_ip, 1),
+            Outcome::Malformed => stats::bump(&s.malformed, 1),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,196 @@
+//! Counter tables under concurrency: exact totals after drains taken while writers count.
+
+use super::*;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+
+fn layout(nets: &[&str], max_hosts: u32) -> Layout {
+    Layout {
+        nets: nets.iter().map(|n| n.parse().unwrap()).collect(),
+        ipv6_prefix: 128,
+        max_hosts,
+        direct_max_bits: 16,
+    }
+}
+
+fn v4(s: &str) -> u128 {
+    u128::from(u32::from(s.parse::<Ipv4Addr>().unwrap()))
+}
+
+fn sum(into: &mut HashMap<Host, Usage>, d: Drained) {
+    for (h, u) in d.hosts {
+        into.entry(h).or_default().merge(&u);
+    }
+}
+
+#[test]
+fn many_writers_one_hot_ip_exact_after_repeated_drains() {
+    // a /24 (direct), a /8 (hashed v4) and an IPv6 /56 (hashed v6)
+    let counters = Counters::new(layout(
+        &["198.51.100.0/24", "10.0.0.0/8", "2001:db8:100::/56"],
+        4096,
+    ));
+    let hot = v4("198.51.100.1");
+    let v6base = u128::from("2001:db8:100::".parse::<Ipv6Addr>().unwrap());
+    const THREADS: u64 = 4;
+    const PACKETS: u64 = 200_000;
+    let done = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let w = counters.writer();
+            std::thread::spawn(move || {
+                let mut batch = w.batch();
+                for i in 0..PACKETS {
+                    if i % 256 == 0 {
+                        drop(batch);
+                        batch = w.batch();
+                    }
+                    batch.add(0, hot, Dir::Tx, Proto::Tcp, Some(App::Http), 100);
+                    batch.add(
+                        1,
+                        v4("10.0.0.0") + u128::from(i % 1000),
+                        Dir::Rx,
+                        Proto::Udp,
+                        None,
+                        10,
+                    );
+                    batch.add(
+                        2,
+                        v6base + u128::from(t * 1000 + i % 1000),
+                        Dir::Tx,
+                        Proto::Icmp,
+                        None,
+                        1,
+                    );
+                    batch.record(Outcome::Accounted {
+                        bytes: 111,
+                        length_mismatch: false,
+                    });
+                }
+            })
+        })
+        .collect();
+    let mut total = HashMap::new();
+    let drainer = {
+        let counters = Arc::clone(&counters);
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut got = HashMap::new();
+            let mut drains = 0;
+            while !done.load(Relaxed) {
+                sum(&mut got, counters.drain());
+                drains += 1;
+            }
+            (got, drains)
+        })
+    };
+    for w in writers {
+        w.join().unwrap();
+    }
+    done.store(true, Relaxed);
+    let (got, drains) = drainer.join().unwrap();
+    for (h, u) in got {
+        total.entry(h).or_insert_with(Usage::default).merge(&u);
+    }
+    sum(&mut total, counters.drain());
+    assert!(drains > 1, "the drainer ran {drains} times");
+
+    let hot_usage = total[&Host::Addr("198.51.100.1".parse().unwrap())];
+    assert_eq!(hot_usage.total_bytes(Dir::Tx), THREADS * PACKETS * 100);
+    assert_eq!(hot_usage.total_packets(Dir::Tx), THREADS * PACKETS);
+    assert_eq!(
+        hot_usage.get(Dir::Tx, crate::classify::Class::App(App::Http), false),
+        THREADS * PACKETS * 100
+    );
+    let cold_rx: u64 = total
+        .iter()
+        .filter(|(h, _)| matches!(h, Host::Addr(IpAddr::V4(a)) if a.octets()[0] == 10))
+        .map(|(_, u)| u.total_bytes(Dir::Rx))
+        .sum();
+    assert_eq!(cold_rx, THREADS * PACKETS * 10);
+    let v6: Vec<_> = total
+        .iter()
+        .filter(|(h, _)| matches!(h, Host::Addr(IpAddr::V6(_))))
+        .collect();
+    assert_eq!(v6.len() as u64, THREADS * 1000);
+    assert_eq!(
+        v6.iter()
+            .map(|(_, u)| u.total_packets(Dir::Tx))
+            .sum::<u64>(),
+        THREADS * PACKETS
+    );
+    assert_eq!(counters.stats().accounted, THREADS * PACKETS);
+}
+
+#[test]
+fn a_scan_overflows_into_the_network_bucket_and_loses_nothing() {
+    let counters = Counters::new(layout(&["2001:db8:100::/56"], 16));
+    let w = counters.writer();
+    let base = u128::from("2001:db8:100::".parse::<Ipv6Addr>().unwrap());
+    {
+        let b = w.batch();
+        for i in 0..1000u128 {
+            b.add(0, base + i, Dir::Rx, Proto::Tcp, None, 60);
+        }
+    }
+    let d = counters.drain();
+    assert!(d.overflowed);
+    let total: u64 = d.hosts.iter().map(|(_, u)| u.total_bytes(Dir::Rx)).sum();
+    assert_eq!(total, 60_000);
+    let overflow = d
+        .hosts
+        .iter()
+        .find(|(h, _)| *h == Host::Net("2001:db8:100::/56".parse().unwrap()))
+        .expect("an overflow row for the network");
+    assert_eq!(overflow.1.total_packets(Dir::Rx), 1000 - 16);
+    // the next interval has room for new addresses again
+    {
+        let b = w.batch();
+        b.add(0, base + 5000, Dir::Rx, Proto::Tcp, None, 1);
+    }
+    let d = counters.drain();
+    assert!(!d.overflowed);
+    assert_eq!(d.hosts.len(), 1);
+}
+
+#[test]
+fn ipv6_aggregates_to_the_prefix_and_a_slash_16_is_direct() {
+    let mut l = layout(&["2001:db8:100::/56", "198.18.0.0/16"], 1024);
+    l.ipv6_prefix = 64;
+    let counters = Counters::new(l);
+    let nets = crate::classify::LocalNets::new(&counters.layout().nets, 64);
+    let w = counters.writer();
+    {
+        let b = w.batch();
+        for a in [
+            "2001:db8:100:1::1",
+            "2001:db8:100:1::2",
+            "2001:db8:100:2::1",
+        ] {
+            let (net, key) = nets
+                .lookup(true, u128::from(a.parse::<Ipv6Addr>().unwrap()))
+                .unwrap();
+            b.add(net, key, Dir::Tx, Proto::Udp, None, 10);
+        }
+        for i in 0..65536u128 {
+            b.add(1, v4("198.18.0.0") + i, Dir::Rx, Proto::Tcp, None, 1);
+        }
+    }
+    let d = counters.drain();
+    let nets: HashMap<String, u64> = d
+        .hosts
+        .iter()
+        .filter(|(h, _)| matches!(h, Host::Net(_)))
+        .map(|(h, u)| (h.to_string(), u.total_bytes(Dir::Tx)))
+        .collect();
+    assert_eq!(nets["2001:db8:100:1::/64"], 20);
+    assert_eq!(nets["2001:db8:100:2::/64"], 10);
+    assert_eq!(
+        d.hosts
+            .iter()
+            .filter(|(h, _)| matches!(h, Host::Addr(IpAddr::V4(_))))
+            .count(),
+        65536
+    );
+    assert!(!d.overflowed);
+}

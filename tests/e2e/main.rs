@@ -1,0 +1,6 @@
+//! End-to-end tests: the `bwacct` binary on real captures, live traffic in network namespaces,
+//! and its command line. One test binary, grouped by theme.
+
+mod common;
+mod corpus;
+mod live;

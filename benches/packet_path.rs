@@ -43,7 +43,7 @@ fn bench(c: &mut Criterion) {
         "adversarial-eth-4k.pcap",
     ] {
         let (link, frames) = frames(file);
-        let acct = Accountant::new(link, Arc::clone(&nets), Arc::clone(&ports), CountMode::Ip);
+        let acct = Accountant::new(Arc::clone(&nets), Arc::clone(&ports), CountMode::Ip);
         group.throughput(Throughput::Elements(frames.len() as u64));
         // a drain every 100 passes, as an interval boundary would come
         let mut exclusive = Counters::exclusive(layout());
@@ -53,7 +53,7 @@ fn bench(c: &mut Criterion) {
                 {
                     let batch = exclusive.batch();
                     for (data, len) in &frames {
-                        acct.process(&batch, data, *len);
+                        acct.process(&batch, link, data, *len);
                     }
                 }
                 passes += 1;
@@ -69,7 +69,7 @@ fn bench(c: &mut Criterion) {
                 {
                     let batch = writer.batch();
                     for (data, len) in &frames {
-                        acct.process(&batch, data, *len);
+                        acct.process(&batch, link, data, *len);
                     }
                 }
                 passes += 1;

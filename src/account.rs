@@ -1,5 +1,5 @@
-//! The packet path: one frame → decode → classify → counters and statistics. One `Accountant`
-//! per capture handle (it knows that handle's link type). No allocation, no lock, no panic.
+//! The packet path: one frame → decode → classify → counters and statistics. No allocation, no
+//! lock, no panic. Decoding and counting can run on different threads (replay does).
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -24,31 +24,27 @@ pub enum CountMode {
 
 #[derive(Clone)]
 pub struct Accountant {
-    link: LinkType,
     nets: Arc<LocalNets>,
     ports: Arc<PortTable>,
     mode: CountMode,
 }
 
 impl Accountant {
-    pub fn new(
-        link: LinkType,
-        nets: Arc<LocalNets>,
-        ports: Arc<PortTable>,
-        mode: CountMode,
-    ) -> Self {
-        Self {
-            link,
-            nets,
-            ports,
-            mode,
-        }
+    pub fn new(nets: Arc<LocalNets>, ports: Arc<PortTable>, mode: CountMode) -> Self {
+        Self { nets, ports, mode }
     }
 
-    /// Counts one frame. `wire_len` is libpcap's `len` (original length), not `caplen`.
+    /// Counts one frame of a capture with link type `link`. `wire_len` is libpcap's `len`
+    /// (original length), not `caplen`.
     #[inline]
-    pub fn process(&self, batch: &Batch<'_>, frame: &[u8], wire_len: u32) {
-        let facts = match parse::decode(self.link, frame, wire_len) {
+    pub fn process(&self, batch: &Batch<'_>, link: LinkType, frame: &[u8], wire_len: u32) {
+        self.count(batch, parse::decode(link, frame, wire_len), wire_len);
+    }
+
+    /// Counts one frame already decoded.
+    #[inline]
+    pub fn count(&self, batch: &Batch<'_>, decoded: Decoded, wire_len: u32) {
+        let facts = match decoded {
             Decoded::Ip(facts) => facts,
             Decoded::NonIp => return batch.record(Outcome::NonIp),
             Decoded::Malformed => return batch.record(Outcome::Malformed),

@@ -12,7 +12,6 @@ use crate::capture::CaptureError;
 use crate::classify::{LocalNets, PortTable};
 use crate::config::{self, ConfigError};
 use crate::counters::Layout;
-use crate::parse::LinkType;
 use crate::store::StoreError;
 use std::sync::Arc;
 
@@ -59,13 +58,8 @@ impl Pipeline {
         }
     }
 
-    /// The packet processor for a source of this link type.
-    pub fn accountant(&self, link: LinkType) -> Accountant {
-        Accountant::new(
-            link,
-            Arc::clone(&self.nets),
-            Arc::clone(&self.ports),
-            self.mode,
-        )
+    /// The packet processor.
+    pub fn accountant(&self) -> Accountant {
+        Accountant::new(Arc::clone(&self.nets), Arc::clone(&self.ports), self.mode)
     }
 }

@@ -6,6 +6,7 @@ use crate::capture::file::FileSource;
 use crate::config::Config;
 use crate::counters::{Counters, Drained, PacketStats};
 use crate::flush::{bucket_start, Flusher};
+use crate::parse::{self, Decoded};
 use crate::store::{sqlite::SqliteStore, Sample};
 use std::fmt;
 use std::path::PathBuf;
@@ -48,12 +49,79 @@ impl fmt::Display for ReplaySummary {
     }
 }
 
-/// Packets between progress updates.
-const PROGRESS_EVERY: u64 = 1 << 14;
+/// Decoded packets handed from the reader to the counter at a time.
+const CHUNK: usize = 4096;
+/// Chunks in flight between the two threads (recycled: nothing is allocated per packet).
+const CHUNKS: usize = 4;
 /// Per-record overhead of a pcap file, for the progress estimate.
 const RECORD_HEADER: u64 = 16;
 
-/// Replays `files` in order into the configured store.
+/// One packet as the reader hands it over: its second, wire length and decoded header facts
+/// (never the packet's bytes).
+#[derive(Clone, Copy)]
+struct Record {
+    ts_sec: i64,
+    wire_len: u32,
+    decoded: Decoded,
+}
+
+struct Chunk {
+    records: Vec<Record>,
+    /// File bytes read up to the end of this chunk, for the progress bar.
+    read_bytes: u64,
+}
+
+/// The reader thread: libpcap reads and the zero-copy decode run here, on libpcap's buffer; the
+/// facts go to the counting thread in recycled chunks. Returns the damaged-file messages.
+fn read_files(
+    sources: Vec<FileSource>,
+    full: mpsc::SyncSender<Chunk>,
+    empty: mpsc::Receiver<Chunk>,
+) -> Vec<String> {
+    let mut damaged = Vec::new();
+    let mut read_bytes = 0u64;
+    let Ok(mut chunk) = empty.recv() else {
+        return damaged;
+    };
+    for mut src in sources {
+        let link = src.link();
+        loop {
+            let p = match src.next_packet() {
+                Ok(Some(p)) => p,
+                Ok(None) => break,
+                Err(e) => {
+                    tracing::warn!("{e}; the packets before it were counted");
+                    damaged.push(e.to_string());
+                    break;
+                }
+            };
+            read_bytes += p.data.len() as u64 + RECORD_HEADER;
+            chunk.records.push(Record {
+                ts_sec: p.ts_sec,
+                wire_len: p.wire_len,
+                decoded: parse::decode(link, p.data, p.wire_len),
+            });
+            if chunk.records.len() == CHUNK {
+                chunk.read_bytes = read_bytes;
+                // The counter hangs up only if it failed: then stop reading.
+                if full.send(chunk).is_err() {
+                    return damaged;
+                }
+                match empty.recv() {
+                    Ok(c) => chunk = c,
+                    Err(_) => return damaged,
+                }
+            }
+        }
+    }
+    chunk.read_bytes = read_bytes;
+    let _ = full.send(chunk);
+    damaged
+}
+
+/// Replays `files` in order into the configured store. Three threads: the reader (libpcap and
+/// decode), this one (classify and count, drain at each interval boundary of the packets'
+/// clock), and the flusher (SQLite).
 pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError> {
     let started = Instant::now();
     // Open everything first: a missing file or an unknown link type stops before any counting.
@@ -65,7 +133,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
         sources.push(FileSource::open(&path)?);
     }
     let store = SqliteStore::open(&cfg.storage.sqlite)?;
-    let pipeline = Pipeline::new(&cfg.accounting);
+    let acct = Pipeline::new(&cfg.accounting).accountant();
     let interval = cfg.accounting.interval_s;
 
     let (tx, rx) = mpsc::sync_channel::<Sample>(8);
@@ -79,6 +147,18 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
             }
             flusher.finish(Duration::from_secs(30))
         })?;
+
+    let (full_tx, full_rx) = mpsc::sync_channel::<Chunk>(CHUNKS);
+    let (empty_tx, empty_rx) = mpsc::channel::<Chunk>();
+    for _ in 0..CHUNKS {
+        let _ = empty_tx.send(Chunk {
+            records: Vec::with_capacity(CHUNK),
+            read_bytes: 0,
+        });
+    }
+    let reader = std::thread::Builder::new()
+        .name("read".into())
+        .spawn(move || read_files(sources, full_tx, empty_rx))?;
 
     let progress = indicatif::ProgressBar::new(total_bytes);
     progress.set_style(
@@ -96,8 +176,6 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
     let mut current: Option<i64> = None;
     // The bucket of the last timestamp seen: packets of the same second skip the division.
     let mut last_second = (i64::MIN, 0);
-    let mut read_bytes = 0u64;
-    let mut since_progress = 0u64;
     let send = |drained: Drained, start: i64, summary: &mut ReplaySummary| {
         summary.intervals += 1;
         // The flusher thread only stops when this side hangs up: a send cannot fail.
@@ -113,21 +191,11 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
             tracing::warn!("more new addresses than accounting.max_hosts in one interval: the excess is counted in per-network overflow rows");
         }
     };
-    for mut src in sources {
-        let acct = pipeline.accountant(src.link());
+    for mut chunk in full_rx {
         let mut batch = writer.batch();
-        loop {
-            let p = match src.next_packet() {
-                Ok(Some(p)) => p,
-                Ok(None) => break,
-                Err(e) => {
-                    tracing::warn!("{e}; the packets before it were counted");
-                    summary.damaged.push(e.to_string());
-                    break;
-                }
-            };
-            if p.ts_sec != last_second.0 {
-                last_second = (p.ts_sec, bucket_start(p.ts_sec, interval));
+        for r in chunk.records.drain(..) {
+            if r.ts_sec != last_second.0 {
+                last_second = (r.ts_sec, bucket_start(r.ts_sec, interval));
             }
             let bucket = last_second.1;
             match current {
@@ -141,20 +209,21 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
                 // Late packets (older than the open interval) count in the open interval.
                 Some(_) => {}
             }
-            acct.process(&batch, p.data, p.wire_len);
-            read_bytes += p.data.len() as u64 + RECORD_HEADER;
-            since_progress += 1;
-            if since_progress == PROGRESS_EVERY {
-                since_progress = 0;
-                progress.set_position(read_bytes);
-            }
+            acct.count(&batch, r.decoded, r.wire_len);
         }
+        drop(batch);
+        progress.set_position(chunk.read_bytes);
+        // The reader may have finished and gone: then the chunk is simply dropped.
+        let _ = empty_tx.send(chunk);
     }
     if let Some(c) = current {
         send(writer.drain(), c, &mut summary);
     }
     drop(tx);
     progress.finish_and_clear();
+    summary.damaged = reader
+        .join()
+        .map_err(|_| std::io::Error::other("the reader thread panicked"))?;
     summary.stats = writer.counters().stats();
     let unflushed = flusher
         .join()

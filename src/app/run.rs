@@ -73,7 +73,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     for mut src in sources {
         src.attach(&stop);
         iface_stats.push(src.stats());
-        let acct = pipeline.accountant(src.link());
+        let acct = pipeline.accountant();
         let writer = counters.writer();
         let stop = stop.clone();
         tracing::info!(interface = src.interface(), link = ?src.link(), "capturing");

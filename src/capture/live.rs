@@ -184,9 +184,10 @@ impl LiveSource {
         let mut last_stats = Instant::now();
         while !stop.is_stopped() {
             let mut batch = None;
+            let link = self.link;
             let result = self.cap.dispatch(None, |p| {
                 let b = batch.get_or_insert_with(|| writer.batch());
-                acct.process(b, p.data, p.header.len);
+                acct.process(b, link, p.data, p.header.len);
             });
             drop(batch);
             match result {

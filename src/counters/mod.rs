@@ -27,6 +27,7 @@ use epoch::Epochs;
 use hashed::HashedTable;
 use ipnet::IpNet;
 use stats::StatCells;
+use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, Weak};
@@ -254,7 +255,11 @@ impl Writer {
     pub fn batch(&self) -> Batch<'_> {
         self.counters.epochs.enter(&self.epoch);
         let gen = self.counters.active.load(SeqCst);
-        Batch { writer: self, gen }
+        Batch {
+            writer: self,
+            gen,
+            local: LocalStats::default(),
+        }
     }
 
     pub fn counters(&self) -> &Arc<Counters> {
@@ -268,14 +273,41 @@ impl Writer {
     }
 }
 
-/// Counting within one batch.
+/// Counting within one batch. Packet statistics are summed in the batch (plain stack cells) and
+/// handed to the writer's statistics when the batch ends.
 pub struct Batch<'a> {
     writer: &'a Writer,
     gen: usize,
+    local: LocalStats,
+}
+
+#[derive(Default)]
+struct LocalStats {
+    accounted: Cell<u64>,
+    bytes: Cell<u64>,
+    foreign: Cell<u64>,
+    non_ip: Cell<u64>,
+    malformed: Cell<u64>,
+    length_mismatch: Cell<u64>,
+}
+
+#[inline]
+fn inc(c: &Cell<u64>, by: u64) {
+    c.set(c.get().wrapping_add(by));
 }
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
+        let l = &self.local;
+        let s = &self.writer.stats;
+        let packets = l.accounted.get() + l.foreign.get() + l.non_ip.get() + l.malformed.get();
+        stats::bump(&s.packets, packets);
+        stats::bump(&s.accounted, l.accounted.get());
+        stats::bump(&s.bytes, l.bytes.get());
+        stats::bump(&s.foreign, l.foreign.get());
+        stats::bump(&s.non_ip, l.non_ip.get());
+        stats::bump(&s.malformed, l.malformed.get());
+        stats::bump(&s.length_mismatch, l.length_mismatch.get());
         Epochs::leave(&self.writer.epoch);
     }
 }
@@ -302,23 +334,22 @@ impl Batch<'_> {
     /// Records what one frame was.
     #[inline]
     pub fn record(&self, outcome: Outcome) {
-        let s = &self.writer.stats;
-        stats::bump(&s.packets, 1);
+        let l = &self.local;
         match outcome {
             Outcome::Accounted {
                 bytes,
                 length_mismatch,
             } => {
-                stats::bump(&s.accounted, 1);
-                stats::bump(&s.bytes, bytes);
-                stats::bump(&s.length_mismatch, u64::from(length_mismatch));
+                inc(&l.accounted, 1);
+                inc(&l.bytes, bytes);
+                inc(&l.length_mismatch, u64::from(length_mismatch));
             }
             Outcome::Foreign { length_mismatch } => {
-                stats::bump(&s.foreign, 1);
-                stats::bump(&s.length_mismatch, u64::from(length_mismatch));
+                inc(&l.foreign, 1);
+                inc(&l.length_mismatch, u64::from(length_mismatch));
             }
-            Outcome::NonIp => stats::bump(&s.non_ip, 1),
-            Outcome::Malformed => stats::bump(&s.malformed, 1),
+            Outcome::NonIp => inc(&l.non_ip, 1),
+            Outcome::Malformed => inc(&l.malformed, 1),
         }
     }
 }

@@ -85,18 +85,20 @@ pub fn events(cfg: &Config, args: &EventsArgs, out: &mut dyn Write) -> Result<()
     Ok(())
 }
 
-/// The customers a `plan` or `apply` is for: the one named, or every one over at `--at`.
+/// The customers a `plan` or `apply` is for: the one named, or every one over at `--at`
+/// (judged on the store, opened only then).
 fn targets<'a>(
     cfg: &'a Config,
     t: &ShapeTarget,
-    store: &SqliteStore,
+    store: impl FnOnce() -> Result<SqliteStore, crate::store::StoreError>,
     out: &mut dyn Write,
 ) -> Result<Vec<&'a Customer>, CommandError> {
     if let Some(name) = &t.customer {
         return Ok(vec![known(cfg, name)?]);
     }
+    let at = at(&t.at)?;
     let mut list = Vec::new();
-    for s in statuses(cfg, store, at(&t.at)?)? {
+    for s in statuses(cfg, &store()?, at)? {
         if s.state != State::Over {
             continue;
         }
@@ -114,13 +116,13 @@ fn targets<'a>(
 pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<(), CommandError> {
     match action {
         ShapeAction::Plan(t) => {
-            let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
-            let list = targets(cfg, t, &store, out)?;
+            let store = || SqliteStore::open_read_only(&cfg.storage.sqlite);
+            let list = targets(cfg, t, store, out)?;
             shape::render(&shape::plan(&list, &cfg.shaping)?, out)?;
         }
         ShapeAction::Apply(t) => {
+            let list = targets(cfg, t, || SqliteStore::open(&cfg.storage.sqlite), out)?;
             let mut store = SqliteStore::open(&cfg.storage.sqlite)?;
-            let list = targets(cfg, t, &store, out)?;
             let steps = shape::plan(&list, &cfg.shaping)?;
             if cfg.shaping.method == Method::Bridge && !steps.is_empty() {
                 if let Some(w) = shape::bridge_netfilter_warning() {

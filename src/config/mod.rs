@@ -245,13 +245,15 @@ impl Validator<'_> {
             Ok(n) => n,
             Err(_) => match entry.get_ref().parse::<std::net::IpAddr>() {
                 Ok(a) => IpNet::from(a),
-                Err(_) => return self.err(
-                    entry.span(),
-                    format!(
+                Err(_) => {
+                    return self.err(
+                        entry.span(),
+                        format!(
                         "{:?} is not a network (expected e.g. 198.51.100.0/24 or 2001:db8::/48)",
                         entry.get_ref()
                     ),
-                ),
+                    )
+                }
             },
         };
         if net.network() != net.addr() {

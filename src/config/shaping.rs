@@ -79,20 +79,21 @@ pub const HOOK_PLACEHOLDERS: [&str; 13] = [
 
 impl Validator<'_> {
     pub(super) fn shaping(&self, raw: RawShaping) -> VResult<Shaping> {
-        let method =
-            match &raw.method {
-                None => Method::Bridge,
-                Some(m) => match m.get_ref().as_str() {
-                    "bridge" => Method::Bridge,
-                    "address" => Method::Address,
-                    other => return self.err(
+        let method = match &raw.method {
+            None => Method::Bridge,
+            Some(m) => match m.get_ref().as_str() {
+                "bridge" => Method::Bridge,
+                "address" => Method::Address,
+                other => {
+                    return self.err(
                         m.span(),
                         format!(
                             "{other:?} is not a shaping method: expected \"bridge\" or \"address\""
                         ),
-                    ),
-                },
-            };
+                    )
+                }
+            },
+        };
         let uplink = match &raw.uplink {
             Some(u) => {
                 self.interface_name(u)?;

@@ -4,6 +4,8 @@
 //! checks after every flush, runs the hooks and (with `shaping.auto`) shapes (`service`).
 
 pub mod check;
+#[cfg(test)]
+mod check_tests;
 pub mod measure;
 pub mod period;
 pub mod render;

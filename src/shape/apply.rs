@@ -29,6 +29,15 @@ impl Runner for System {
     }
 }
 
+/// A step's owner for the log.
+fn owner(name: &str) -> &str {
+    if name.is_empty() {
+        "(shared)"
+    } else {
+        name
+    }
+}
+
 fn line(argv: &[String]) -> String {
     argv.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ")
 }
@@ -179,7 +188,7 @@ pub fn apply(
             continue;
         }
         for argv in &step.apply {
-            tracing::info!(customer = %step.owner, command = %line(argv), "shaping");
+            tracing::info!(owner = %owner(&step.owner), command = %line(argv), "shaping");
             run_ok(r, argv)?;
         }
         let text = serde_json::to_string(step).map_err(|e| ShapeError::Record(e.to_string()))?;
@@ -204,7 +213,7 @@ fn undo(
     let ran = in_effect(r, &step.check)?;
     if ran {
         for argv in &step.undo {
-            tracing::info!(customer = %step.owner, command = %line(argv), "unshaping");
+            tracing::info!(owner = %owner(&step.owner), command = %line(argv), "unshaping");
             run_ok(r, argv)?;
         }
     }

@@ -222,10 +222,18 @@ fn mark_rule(c: &Customer, program: &str, vif: &str, mark: u32) -> Step {
     }
 }
 
-/// The four instructions of classic BPF that `fw` amounts to: load the mark, compare, return
-/// the filter's class or no match.
+/// The four instructions of classic BPF that `fw` amounts to: load the mark (the ancillary
+/// word SKF_AD_OFF + SKF_AD_MARK = -4096 + 20), compare, return the filter's class (-1) or no
+/// match (0).
 fn mark_bytecode(mark: u32) -> String {
-    format!("4,32 0 0 4294963208,21 0 1 {mark},6 0 0 4294967295,6 0 0 0")
+    const LD_W_ABS: u32 = 0x20;
+    const JEQ_K: u32 = 0x15;
+    const RET_K: u32 = 0x06;
+    let ad_mark = (-4096i32 + 20) as u32;
+    format!(
+        "4,{LD_W_ABS} 0 0 {ad_mark},{JEQ_K} 0 1 {mark},{RET_K} 0 0 {},{RET_K} 0 0 0",
+        u32::MAX
+    )
 }
 
 fn mark_filter(c: &Customer, mark: u32, dev: &str, classifier: Classifier) -> Step {

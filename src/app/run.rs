@@ -54,7 +54,6 @@ fn now_secs() -> i64 {
 /// Runs until `shutdown` completes, then flushes and returns.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunSummary, AppError> {
     let store = SqliteStore::open(&cfg.storage.sqlite)?;
-    let quota = QuotaService::start(&cfg)?;
     let pipeline = Pipeline::new(&cfg.accounting);
     let counters = Counters::new(super::layout(&cfg.accounting));
     let names: Vec<Option<&str>> = if cfg.capture.interfaces.is_empty() {
@@ -70,6 +69,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     for name in names {
         sources.push(LiveSource::open(&cfg.capture, name)?);
     }
+    // Quotas (and automatic shaping) start once capture can.
+    let quota = QuotaService::start(&cfg)?;
     let stop = StopHandle::default();
     let mut iface_stats = Vec::new();
     let mut threads = Vec::new();

@@ -85,10 +85,17 @@ struct Cached {
     full_read: Instant,
 }
 
+/// The estimate may raise `warn` (`warn_on_estimate`) only once this much of the period has
+/// passed: a burst in the first hours would project a month over, and states never fall
+/// within a period.
+const ESTIMATE_AFTER_S: i64 = 86_400;
+
 /// Buckets re-read at every check (late writes, retried flushes).
 const REREAD_S: i64 = 2 * 3600;
-/// A customer's whole period is re-read at least this often.
-const FULL_EVERY: Duration = Duration::from_secs(3600);
+/// A customer's whole period is re-read at least this often (samples written more than
+/// `REREAD_S` late, after a long store outage). A full month costs about 0.36 s per customer of
+/// two addresses (`cargo bench --bench quota`).
+const FULL_EVERY: Duration = Duration::from_secs(6 * 3600);
 
 pub struct Checker {
     policy: Arc<Policy>,
@@ -212,12 +219,17 @@ impl Checker {
             let reading = Reading {
                 period_start: period.start,
                 used: measured.used,
-                estimate: measured.estimate,
+                estimate: if at - period.start >= ESTIMATE_AFTER_S {
+                    measured.estimate
+                } else {
+                    0
+                },
                 allotment: amount,
                 unit,
             };
             let changes = state::changes(prior.as_ref(), &reading, &thresholds);
             let (state, since) = match changes.last() {
+                Some(ch) if ch.at_period_start => (ch.to, Some(period.start)),
                 Some(ch) => (ch.to, Some(at)),
                 None => (
                     prior.as_ref().map_or(State::Ok, |p| p.state),

@@ -20,8 +20,12 @@ fn at(s: &str) -> i64 {
 }
 
 fn policy(customers: &str) -> Arc<Policy> {
+    policy_with(customers, "")
+}
+
+fn policy_with(customers: &str, alerts: &str) -> Arc<Policy> {
     let text = format!(
-        "[accounting]\nlocal = [\"198.51.100.0/24\"]\n{customers}\n[alerts]\nhooks = [[\"true\"]]\n"
+        "[accounting]\nlocal = [\"198.51.100.0/24\"]\n{customers}\n[alerts]\nhooks = [[\"true\"]]\n{alerts}"
     );
     Arc::new(Policy::new(
         &Config::parse(Path::new("t.toml"), &text).unwrap(),
@@ -185,4 +189,41 @@ fn p95_over_real_samples_with_hysteresis_on_a_raised_allotment() {
         vec![pair("over", "warn")]
     );
     assert_eq!(check(&mut store, &customer("1.2"), end), vec![]);
+}
+
+#[test]
+fn the_estimate_warns_only_after_the_first_day() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut store = SqliteStore::open(&dir.path().join("bw.db")).unwrap();
+    let p = policy_with(
+        "[[customer]]\nname = \"goneril\"\naddresses = [\"198.51.100.1\"]\nallotment = { monthly_gb = 0.000001 }\n",
+        "warn_on_estimate = true\n",
+    );
+    write(
+        &mut store,
+        at("2024-04-01T00:00:00Z"),
+        "198.51.100.1",
+        100,
+        0,
+    );
+    // An hour in, 100 bytes project to 72,000: too early to say.
+    let mut c = Checker::new(Arc::clone(&p));
+    assert_eq!(
+        c.evaluate(&store, at("2024-04-01T01:00:00Z")).unwrap()[0]
+            .measured
+            .estimate,
+        72_000
+    );
+    assert_eq!(check(&mut store, &p, at("2024-04-01T01:00:00Z")), vec![]);
+    // Two days in, the pace (1,500 by the end) passes the 1,000 allotted: warn.
+    assert_eq!(
+        check(&mut store, &p, at("2024-04-03T00:00:00Z")),
+        vec![pair("ok", "warn")]
+    );
+    let e = &store.quota_events(&EventFilter::default()).unwrap()[0];
+    assert_eq!((e.used, e.estimate), (100, 1500));
+    assert_eq!(
+        e.reason,
+        "estimate 150.0% of the allotment by the end of the period"
+    );
 }

@@ -202,11 +202,8 @@ fn assert_shaped(what: &str, v: f64) {
 
 fn assert_free(what: &str, v: f64, before: f64) {
     eprintln!("{what}: {} (before shaping {})", mbit(v), mbit(before));
-    assert!(
-        v >= 20.0 * RATE && v >= 0.25 * before,
-        "{what}: {} did not recover",
-        mbit(v)
-    );
+    // Twenty times the shaped rate: unmistakably unshaped, even on a busy 2-core machine.
+    assert!(v >= 20.0 * RATE, "{what}: {} did not recover", mbit(v));
 }
 
 fn write_config(dir: &Path, body: &str) -> PathBuf {

@@ -218,6 +218,11 @@ impl QuotaService {
     /// checks once (reconciling shaping with the states when `shaping.auto`).
     pub fn start(cfg: &Config) -> Result<Self, QuotaError> {
         let policy = Arc::new(Policy::new(cfg));
+        if cfg.shaping.auto && cfg.shaping.method == crate::config::Method::Bridge {
+            if let Some(w) = shape::bridge_netfilter_warning() {
+                tracing::warn!("{w}");
+            }
+        }
         let mut worker = Worker::open(cfg, Arc::clone(&policy), true)?;
         worker.requeue_pending()?;
         let (tx, rx) = mpsc::channel();

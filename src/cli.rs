@@ -1,5 +1,6 @@
 //! The command line (clap derive): global options and one struct per subcommand.
 
+use crate::quota::render::Format as ListFormat;
 use crate::report::{By, Format};
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
@@ -33,6 +34,60 @@ pub enum Command {
     Report(ReportArgs),
     /// Validate the configuration and print what it means.
     CheckConfig,
+    /// Allotment status per customer: used, allotment, percent, estimate, state, since.
+    Quota(QuotaArgs),
+    /// Stored events: quota state changes.
+    Events(EventsArgs),
+    /// Traffic shaping of customers over their allotment: plan, apply or clear.
+    Shape(ShapeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QuotaArgs {
+    /// Only this customer.
+    pub customer: Option<String>,
+    /// Status as of this time (RFC 3339 or a date; default now), e.g. the time of replayed data.
+    #[arg(long)]
+    pub at: Option<String>,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Only this customer's events.
+    #[arg(long)]
+    pub customer: Option<String>,
+    /// The newest N events.
+    #[arg(long, default_value_t = 100)]
+    pub limit: usize,
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: ListFormat,
+}
+
+#[derive(Debug, Args)]
+pub struct ShapeArgs {
+    #[command(subcommand)]
+    pub action: ShapeAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ShapeAction {
+    /// Print the commands that should be in effect: for every customer over its allotment, or
+    /// for the one named even if it is not.
+    Plan(ShapeTarget),
+    /// Run those commands, skipping what is already in effect, and record them.
+    Apply(ShapeTarget),
+    /// Undo exactly what apply recorded (for one customer, or all).
+    Clear { customer: Option<String> },
+}
+
+#[derive(Debug, Args)]
+pub struct ShapeTarget {
+    pub customer: Option<String>,
+    /// Judge who is over as of this time (RFC 3339 or a date; default now).
+    #[arg(long)]
+    pub at: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -14,7 +14,12 @@
 //! - `flush`: drained counters → store, with retries.
 //! - `store`: the store interface and the SQLite store.
 //! - `period`, `report`, `units`: reports over a period.
-//! - `app`: wiring for `run` and `replay`.
+//! - `customer`: which customer a usage row belongs to.
+//! - `quota`: allotments, billing periods, ok/warn/over states and their events.
+//! - `hooks`: external programs run as argv on events, off the packet path.
+//! - `shape`: tc/iptables shaping of customers (plan, apply, clear).
+//! - `quantity`: tc's rates, sizes and durations.
+//! - `app`: wiring for `run`, `replay` and the customer commands.
 
 pub mod account;
 pub mod app;
@@ -23,10 +28,15 @@ pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod counters;
+pub mod customer;
 pub mod flush;
+pub mod hooks;
 pub mod parse;
 pub mod period;
+pub mod quantity;
+pub mod quota;
 pub mod report;
+pub mod shape;
 pub mod store;
 pub mod units;
 pub mod usage;

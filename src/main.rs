@@ -48,6 +48,21 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Report(args) => report_command(&cfg, args),
+        Command::Quota(args) => Ok(app::customers::quota(
+            &cfg,
+            &args,
+            &mut std::io::stdout().lock(),
+        )?),
+        Command::Events(args) => Ok(app::customers::events(
+            &cfg,
+            &args,
+            &mut std::io::stdout().lock(),
+        )?),
+        Command::Shape(args) => Ok(app::customers::shape(
+            &cfg,
+            &args.action,
+            &mut std::io::stdout().lock(),
+        )?),
     }
 }
 
@@ -76,7 +91,9 @@ fn report_command(cfg: &Config, args: ReportArgs) -> anyhow::Result<()> {
     }
     .resolve(chrono::Utc::now())?;
     let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
-    let rep = report::build(&store, period, args.by, args.sensor, args.top)?;
+    let customers = bwacct::customer::Customers::new(cfg.customers.clone());
+    let mut rep = report::build(&store, period, args.by, args.sensor, args.top, &customers)?;
+    report::annotate_states(&mut rep, &store)?;
     match args.out {
         Some(path) => {
             let mut f = std::fs::File::create(&path)

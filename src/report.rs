@@ -1,7 +1,12 @@
-//! Usage reports over a period, per IP: built from the store, rendered as a table, CSV or the
-//! JSON shape of DESIGN.md (which other tools read: keep it exact).
+//! Usage reports over a period, per IP or per customer: built from the store, rendered as a
+//! table, CSV or the JSON shape of DESIGN.md (which other tools read: keep it exact).
+
+mod customer;
+
+pub use customer::annotate_states;
 
 use crate::classify::Class;
+use crate::customer::Customers;
 use crate::period::Period;
 use crate::store::{Query, Store, StoreError};
 use crate::units;
@@ -20,21 +25,30 @@ pub enum Format {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum By {
     Ip,
+    Customer,
 }
 
 impl By {
     fn name(self) -> &'static str {
         match self {
             By::Ip => "ip",
+            By::Customer => "customer",
         }
     }
 }
 
 #[derive(Debug, Clone)]
 pub struct Row {
+    /// The address or network of the row; for a customer row, its first address (or, for the
+    /// row of addresses that belong to no customer, the first of them).
     pub host: Host,
+    /// The customer the row belongs to (none: no customer holds it).
     pub customer: Option<String>,
     pub usage: Usage,
+    /// Customer rows: the stored addresses and networks summed into the row.
+    pub ips: Vec<Host>,
+    /// Customer rows: the quota state at the end of the period, when one was recorded.
+    pub state: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -44,33 +58,46 @@ pub struct Report {
     pub rows: Vec<Row>,
 }
 
-/// Builds a report: rows sorted by total bytes (largest first, then by address), at most `top`.
+/// Builds a report: rows sorted by total bytes (largest first, then by address or customer),
+/// at most `top`. Per IP, each row names its customer; per customer, every configured customer
+/// has a row (zero if it sent nothing), and the addresses of no customer share one more row.
 pub fn build(
     store: &dyn Store,
     period: Period,
     by: By,
     sensor: Option<String>,
     top: Option<usize>,
+    customers: &Customers,
 ) -> Result<Report, StoreError> {
     let q = Query {
         from: period.from.timestamp(),
         to: period.to.timestamp(),
         sensor,
     };
-    let mut rows: Vec<Row> = store
-        .usage_by_host(&q)?
-        .into_iter()
-        .map(|(host, usage)| Row {
-            host,
-            customer: None,
-            usage,
-        })
-        .collect();
+    let hosts = store.usage_by_host(&q)?;
+    let mut rows: Vec<Row> = match by {
+        By::Ip => hosts
+            .into_iter()
+            .map(|(host, usage)| Row {
+                host,
+                customer: customers.of(&host).map(|c| c.name.clone()),
+                usage,
+                ips: Vec::new(),
+                state: None,
+            })
+            .collect(),
+        By::Customer => customer::rows(hosts, customers),
+    };
     rows.sort_by(|a, b| {
-        b.usage
-            .total()
-            .cmp(&a.usage.total())
-            .then_with(|| a.host.cmp(&b.host))
+        let tie = match by {
+            By::Ip => a.host.cmp(&b.host),
+            By::Customer => a
+                .customer
+                .is_none()
+                .cmp(&b.customer.is_none())
+                .then_with(|| a.customer.cmp(&b.customer)),
+        };
+        b.usage.total().cmp(&a.usage.total()).then(tie)
     });
     if let Some(n) = top {
         rows.truncate(n);
@@ -117,12 +144,25 @@ impl Serialize for ClassesJson<'_> {
     }
 }
 
-impl Serialize for Row {
+/// A row as JSON: `ip` and `customer` per IP; `customer`, `ips` and `state` per customer.
+struct RowJson<'a>(&'a Row, By);
+
+impl Serialize for RowJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let u = &self.usage;
-        let mut m = s.serialize_struct("Row", 7)?;
-        m.serialize_field("ip", &self.host)?;
-        m.serialize_field("customer", &self.customer)?;
+        let RowJson(row, by) = self;
+        let u = &row.usage;
+        let mut m = s.serialize_struct("Row", 8)?;
+        match by {
+            By::Ip => {
+                m.serialize_field("ip", &row.host)?;
+                m.serialize_field("customer", &row.customer)?;
+            }
+            By::Customer => {
+                m.serialize_field("customer", &row.customer)?;
+                m.serialize_field("ips", &row.ips)?;
+                m.serialize_field("state", &row.state)?;
+            }
+        }
         m.serialize_field("tx_bytes", &u.total_bytes(Dir::Tx))?;
         m.serialize_field("rx_bytes", &u.total_bytes(Dir::Rx))?;
         m.serialize_field("tx_packets", &u.total_packets(Dir::Tx))?;
@@ -140,7 +180,8 @@ impl Serialize for Report {
         m.serialize_field("from", &time(self.period.from))?;
         m.serialize_field("to", &time(self.period.to))?;
         m.serialize_field("by", self.by.name())?;
-        m.serialize_field("rows", &self.rows)?;
+        let rows: Vec<RowJson<'_>> = self.rows.iter().map(|r| RowJson(r, self.by)).collect();
+        m.serialize_field("rows", &rows)?;
         m.end()
     }
 }
@@ -156,9 +197,13 @@ fn csv_text(s: &str) -> String {
 
 fn csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let mut w = csv::Writer::from_writer(out);
+    let first = match report.by {
+        By::Ip => ["ip", "customer"],
+        By::Customer => ["customer", "ips"],
+    };
     let mut header = vec![
-        "ip".to_owned(),
-        "customer".to_owned(),
+        first[0].to_owned(),
+        first[1].to_owned(),
         "tx_bytes".to_owned(),
         "rx_bytes".to_owned(),
         "tx_packets".to_owned(),
@@ -172,9 +217,14 @@ fn csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     w.write_record(&header)?;
     for row in &report.rows {
         let u = &row.usage;
+        let customer = csv_text(row.customer.as_deref().unwrap_or(""));
+        let (a, b) = match report.by {
+            By::Ip => (row.host.to_string(), customer),
+            By::Customer => (customer, customer::ip_list(&row.ips, usize::MAX)),
+        };
         let mut rec = vec![
-            row.host.to_string(),
-            csv_text(row.customer.as_deref().unwrap_or("")),
+            a,
+            b,
             u.total_bytes(Dir::Tx).to_string(),
             u.total_bytes(Dir::Rx).to_string(),
             u.total_packets(Dir::Tx).to_string(),
@@ -205,9 +255,13 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         time(report.period.to),
         report.rows.len()
     )?;
+    let first = match report.by {
+        By::Ip => ["address", "customer"],
+        By::Customer => ["customer", "addresses"],
+    };
     let header = [
-        "address",
-        "customer",
+        first[0],
+        first[1],
         "total",
         "sent",
         "received",
@@ -225,9 +279,20 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
     for row in &report.rows {
         let u = &row.usage;
+        let customer = row.customer.clone().unwrap_or_else(|| "-".into());
+        let (a, b) = match report.by {
+            By::Ip => (row.host.to_string(), customer),
+            By::Customer => (
+                match &row.state {
+                    Some(state) => format!("{customer} ({state})"),
+                    None => customer,
+                },
+                customer::ip_list(&row.ips, 3),
+            ),
+        };
         let mut line = vec![
-            row.host.to_string(),
-            row.customer.clone().unwrap_or_else(|| "-".into()),
+            a,
+            b,
             units::bytes(u.total()),
             units::bytes(u.total_bytes(Dir::Tx)),
             units::bytes(u.total_bytes(Dir::Rx)),

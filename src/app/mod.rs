@@ -1,6 +1,8 @@
 //! Wiring: builds the pipeline (counters, local networks, port table) from the configuration and
 //! runs the commands that move packets: `run` (live) and `replay` (files).
 
+pub mod customers;
+mod reload;
 mod replay;
 mod run;
 
@@ -12,6 +14,7 @@ use crate::capture::CaptureError;
 use crate::classify::{LocalNets, PortTable};
 use crate::config::{self, ConfigError};
 use crate::counters::Layout;
+use crate::quota::QuotaError;
 use crate::store::StoreError;
 use std::sync::Arc;
 
@@ -27,6 +30,8 @@ pub enum AppError {
     Io(#[from] std::io::Error),
     #[error("{count} interval(s) could not be written to the store and are lost: {store}")]
     Unflushed { count: usize, store: String },
+    #[error("the counts are stored, but the quota check failed: {0}")]
+    Quota(#[from] QuotaError),
 }
 
 /// The parts of the packet path that every source shares.

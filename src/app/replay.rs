@@ -1,5 +1,6 @@
 //! `replay`: capture files through the same pipeline as live capture, bucketed by the packets'
-//! own timestamps, flushed to the store as each interval ends.
+//! own timestamps, flushed to the store as each interval ends; then quotas are checked as of
+//! the end of the replayed data (states, events, hooks; never shaping).
 
 use super::{AppError, Pipeline};
 use crate::capture::file::FileSource;
@@ -22,6 +23,8 @@ pub struct ReplaySummary {
     pub seconds: f64,
     /// Files that ended in a damaged record (their packets up to it were counted).
     pub damaged: Vec<String>,
+    /// Quota state changes found at the end of the data.
+    pub quota_changes: usize,
 }
 
 impl fmt::Display for ReplaySummary {
@@ -41,7 +44,8 @@ impl fmt::Display for ReplaySummary {
         writeln!(f, "length mismatch  {}", s.length_mismatch)?;
         writeln!(f, "intervals        {}", self.intervals)?;
         writeln!(f, "seconds          {:.3}", self.seconds)?;
-        write!(f, "packets/s        {rate:.0}")?;
+        writeln!(f, "packets/s        {rate:.0}")?;
+        write!(f, "quota changes    {}", self.quota_changes)?;
         for d in &self.damaged {
             write!(f, "\ndamaged file     {d}")?;
         }
@@ -234,6 +238,10 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
             count: unflushed,
             store: store_name,
         });
+    }
+    if let Some(last) = current {
+        let end = last + i64::from(interval);
+        summary.quota_changes = crate::quota::service::check_once(cfg, end)?.len();
     }
     Ok(summary)
 }

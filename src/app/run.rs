@@ -1,12 +1,14 @@
 //! `run`: the long-running service. Capture threads (one per interface) count; the flush thread
-//! drains the counters at every interval boundary of the wall clock and writes the store; the
-//! shutdown trigger stops capture, flushes what is counted and returns.
+//! drains the counters at every interval boundary of the wall clock and writes the store, then
+//! asks the quota service to check; SIGHUP reloads customers; the shutdown trigger stops
+//! capture, flushes what is counted, lets the last quota check finish and returns.
 
 use super::{AppError, Pipeline};
 use crate::capture::live::{InterfaceStats, KernelStats, LiveSource, StopHandle};
 use crate::config::Config;
 use crate::counters::{Counters, PacketStats};
-use crate::flush::{bucket_start, Flusher};
+use crate::flush::{bucket_start, FlushReport, Flusher};
+use crate::quota::service::{Msg, QuotaService};
 use crate::store::{sqlite::SqliteStore, Sample};
 use std::fmt;
 use std::future::Future;
@@ -67,6 +69,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     for name in names {
         sources.push(LiveSource::open(&cfg.capture, name)?);
     }
+    // Quotas (and automatic shaping) start once capture can.
+    let quota = QuotaService::start(&cfg)?;
     let stop = StopHandle::default();
     let mut iface_stats = Vec::new();
     let mut threads = Vec::new();
@@ -90,6 +94,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         let stats = iface_stats.clone();
         let sensor = cfg.sensor.clone();
         let interval = cfg.accounting.interval_s;
+        let checks = quota.sender();
         std::thread::Builder::new()
             .name("flush".into())
             .spawn(move || {
@@ -100,11 +105,13 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
                     sensor,
                     interval,
                     stop_rx,
+                    checks,
                 )
             })?
     };
 
-    shutdown.await;
+    let store_path = cfg.storage.sqlite.display().to_string();
+    super::reload::serve_until(shutdown, cfg, quota.sender()).await;
     tracing::info!("stopping: flushing what is counted");
     stop.stop();
     let joined = tokio::task::spawn_blocking(move || {
@@ -112,7 +119,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
             let _ = t.join();
         }
         let _ = stop_flush.send(());
-        flush.join()
+        let joined = flush.join();
+        quota.stop();
+        joined
     })
     .await
     .map_err(std::io::Error::other)?;
@@ -121,7 +130,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     if unflushed > 0 {
         return Err(AppError::Unflushed {
             count: unflushed,
-            store: cfg.storage.sqlite.display().to_string(),
+            store: store_path,
         });
     }
     Ok(RunSummary {
@@ -144,7 +153,8 @@ fn kernel_total(stats: &[Arc<InterfaceStats>]) -> KernelStats {
 }
 
 /// The flush thread: at every interval boundary, drain and write; on stop, a last flush of the
-/// open interval. Returns (intervals flushed, intervals left unwritten).
+/// open interval. After every write that leaves nothing pending, a quota check is asked for.
+/// Returns (intervals flushed, intervals left unwritten).
 fn flush_loop(
     counters: Arc<Counters>,
     mut flusher: Flusher,
@@ -152,7 +162,13 @@ fn flush_loop(
     sensor: String,
     interval: u32,
     stop: mpsc::Receiver<()>,
+    checks: mpsc::Sender<Msg>,
 ) -> (usize, usize) {
+    let stored = |report: &FlushReport| {
+        if report.written > 0 && report.pending == 0 {
+            let _ = checks.send(Msg::Check(now_secs()));
+        }
+    };
     let mut kernel_seen = KernelStats::default();
     let mut intervals = 0;
     let mut flush = |start: i64, flusher: &mut Flusher| {
@@ -170,6 +186,7 @@ fn flush_loop(
             stats: drained.stats,
             kernel,
         });
+        stored(&report);
         intervals += 1;
         tracing::info!(
             packets = s.packets,
@@ -203,8 +220,8 @@ fn flush_loop(
         if now_secs() >= next {
             flush(open, &mut flusher);
             open = bucket_start(now_secs(), interval);
-        } else {
-            flusher.retry();
+        } else if let Some(report) = flusher.retry() {
+            stored(&report);
         }
     }
     flush(open, &mut flusher);

@@ -1,10 +1,14 @@
 //! Configuration: the TOML file (`raw`) validated once into typed settings. Every error names
 //! the file, the line and the key. Nothing else in the program reads the file.
 
+mod customers;
 mod error;
 mod raw;
+mod shaping;
 
+pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
+pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
 
 use crate::account::CountMode;
 use crate::classify::App;
@@ -44,9 +48,13 @@ pub struct Config {
     pub capture: Capture,
     pub accounting: Accounting,
     pub storage: Storage,
+    /// `[[customer]]`, in file order.
+    pub customers: Vec<Customer>,
+    pub alerts: Alerts,
+    pub shaping: Shaping,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Capture {
     /// Empty: libpcap's default device.
     pub interfaces: Vec<String>,
@@ -58,7 +66,7 @@ pub struct Capture {
     pub timeout_ms: u32,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Accounting {
     pub local: Vec<IpNet>,
     pub interval_s: u32,
@@ -68,7 +76,7 @@ pub struct Accounting {
     pub ports: Vec<(App, Vec<u16>)>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Storage {
     pub sqlite: PathBuf,
 }
@@ -137,6 +145,11 @@ impl Config {
             "store       sqlite {}",
             self.storage.sqlite.display()
         ));
+        for c in &self.customers {
+            line(c.describe());
+        }
+        line(self.alerts.describe());
+        line(self.shaping.describe());
         out
     }
 }
@@ -171,11 +184,16 @@ impl Validator<'_> {
             }
             None => default_sensor_name(),
         };
+        let accounting = self.accounting(raw.accounting)?;
+        let shaping = self.shaping(raw.shaping)?;
         Ok(Config {
             path: path.to_owned(),
             sensor,
             capture: self.capture(raw.capture)?,
-            accounting: self.accounting(raw.accounting)?,
+            customers: self.customers(raw.customer, &accounting, &shaping)?,
+            alerts: self.alerts(raw.alerts)?,
+            shaping,
+            accounting,
             storage: Storage {
                 sqlite: match raw.storage.sqlite {
                     Some(p) if p.get_ref().trim().is_empty() => {
@@ -193,6 +211,7 @@ impl Validator<'_> {
         let v = s.get_ref();
         let ok = !v.is_empty()
             && v.len() <= 64
+            && !v.starts_with('-')
             && v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
         if ok {
@@ -200,22 +219,56 @@ impl Validator<'_> {
         } else {
             self.err(
                 s.span(),
-                format!("{v:?} is not a valid name: use 1 to 64 letters, digits, '-', '_' or '.'"),
+                format!("{v:?} is not a valid name: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '-'"),
             )
         }
+    }
+
+    /// Interface names reach tc, iptables and libpcap as arguments: keep them plain.
+    fn interface_name(&self, name: &Spanned<String>) -> VResult<()> {
+        let v = name.get_ref();
+        let ok = !v.is_empty()
+            && v.len() < 16
+            && !v.starts_with('-')
+            && v.chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':'));
+        if ok {
+            Ok(())
+        } else {
+            self.err(name.span(), format!("{v:?} is not a valid interface name"))
+        }
+    }
+
+    /// A network (`198.51.100.0/24`) or an address (as a /32 or /128), without host bits.
+    fn network(&self, entry: &Spanned<String>) -> VResult<IpNet> {
+        let net: IpNet = match entry.get_ref().parse::<IpNet>() {
+            Ok(n) => n,
+            Err(_) => match entry.get_ref().parse::<std::net::IpAddr>() {
+                Ok(a) => IpNet::from(a),
+                Err(_) => {
+                    return self.err(
+                        entry.span(),
+                        format!(
+                        "{:?} is not a network (expected e.g. 198.51.100.0/24 or 2001:db8::/48)",
+                        entry.get_ref()
+                    ),
+                    )
+                }
+            },
+        };
+        if net.network() != net.addr() {
+            return self.err(
+                entry.span(),
+                format!("{net} has host bits set: did you mean {}?", net.trunc()),
+            );
+        }
+        Ok(net)
     }
 
     fn capture(&self, raw: raw::RawCapture) -> VResult<Capture> {
         let mut interfaces = Vec::new();
         for name in raw.interfaces.map(Spanned::into_inner).unwrap_or_default() {
-            let v = name.get_ref();
-            let ok = !v.is_empty()
-                && v.len() < 16
-                && v.chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':'));
-            if !ok {
-                return self.err(name.span(), format!("{v:?} is not a valid interface name"));
-            }
+            self.interface_name(&name)?;
             interfaces.push(name.into_inner());
         }
         Ok(Capture {
@@ -238,24 +291,7 @@ impl Validator<'_> {
         let span = local.span();
         let mut nets: Vec<(IpNet, std::ops::Range<usize>)> = Vec::new();
         for entry in local.into_inner() {
-            let net: IpNet = match entry.get_ref().parse::<IpNet>() {
-                Ok(n) => n,
-                Err(_) => match entry.get_ref().parse::<std::net::IpAddr>() {
-                    Ok(a) => IpNet::from(a),
-                    Err(_) => {
-                        return self.err(
-                            entry.span(),
-                            format!("{:?} is not a network (expected e.g. 198.51.100.0/24 or 2001:db8::/48)", entry.get_ref()),
-                        )
-                    }
-                },
-            };
-            if net.network() != net.addr() {
-                return self.err(
-                    entry.span(),
-                    format!("{net} has host bits set: did you mean {}?", net.trunc()),
-                );
-            }
+            let net = self.network(&entry)?;
             if let Some((other, _)) = nets
                 .iter()
                 .find(|(n, _)| n.contains(&net) || net.contains(n))
@@ -356,5 +392,7 @@ fn default_sensor_name() -> String {
         .unwrap_or_else(|| "default".to_owned())
 }
 
+#[cfg(test)]
+mod customer_tests;
 #[cfg(test)]
 mod tests;

@@ -14,6 +14,12 @@ pub struct RawConfig {
     pub accounting: RawAccounting,
     #[serde(default)]
     pub storage: RawStorage,
+    #[serde(default)]
+    pub customer: Vec<Spanned<RawCustomer>>,
+    #[serde(default)]
+    pub alerts: RawAlerts,
+    #[serde(default)]
+    pub shaping: RawShaping,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,4 +58,62 @@ pub struct RawPorts {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub sqlite: Option<Spanned<String>>,
+}
+
+/// One `[[customer]]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawCustomer {
+    pub name: Spanned<String>,
+    pub addresses: Option<Spanned<Vec<Spanned<String>>>>,
+    pub vif: Option<Spanned<String>>,
+    pub mark: Option<Spanned<i64>>,
+    pub allotment: Option<Spanned<RawAllotment>>,
+    pub shape: Option<Spanned<RawShape>>,
+    pub billing_day: Option<Spanned<i64>>,
+}
+
+/// `{ monthly_gb = 500, measure = "total" }` or `{ p95_mbit = 10 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAllotment {
+    pub monthly_gb: Option<Spanned<f64>>,
+    pub measure: Option<Spanned<String>>,
+    pub p95_mbit: Option<Spanned<f64>>,
+}
+
+/// `{ rate = "1mbit", peak = "2mbit", burst = "40mb", latency = "50ms" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShape {
+    pub rate: Spanned<String>,
+    pub peak: Option<Spanned<String>>,
+    pub burst: Option<Spanned<String>>,
+    pub latency: Option<Spanned<String>>,
+}
+
+/// One hook: a program and its arguments.
+pub type RawArgv = Vec<Spanned<String>>;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawAlerts {
+    pub hooks: Option<Spanned<Vec<Spanned<RawArgv>>>>,
+    pub timeout_s: Option<Spanned<i64>>,
+    pub retries: Option<Spanned<i64>>,
+    pub warn_percent: Option<Spanned<f64>>,
+    pub hysteresis_percent: Option<Spanned<f64>>,
+    pub warn_on_estimate: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawShaping {
+    pub method: Option<Spanned<String>>,
+    pub uplink: Option<Spanned<String>>,
+    pub uplink_rate: Option<Spanned<String>>,
+    pub downlink: Option<Spanned<String>>,
+    pub auto: Option<bool>,
+    pub classifier: Option<Spanned<String>>,
+    pub mtu: Option<Spanned<i64>>,
 }

@@ -1,6 +1,7 @@
 //! The store: where flushed intervals go and where reports read from. `Store` is the interface;
 //! `sqlite` is the embedded default. Column names and migrations are in `schema`.
 
+pub mod quota;
 mod schema;
 pub mod sqlite;
 

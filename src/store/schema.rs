@@ -28,7 +28,7 @@ pub fn sqlite_migrations() -> Vec<String> {
         .iter()
         .map(|c| format!("{c} INTEGER NOT NULL DEFAULT 0"))
         .collect();
-    vec![format!(
+    let mut versions = vec![format!(
         "CREATE TABLE sensors (
             id INTEGER PRIMARY KEY,
             name TEXT NOT NULL UNIQUE,
@@ -66,7 +66,10 @@ pub fn sqlite_migrations() -> Vec<String> {
             PRIMARY KEY (ts, sensor_id)
         ) WITHOUT ROWID;",
         usage_cols.join(",\n            ")
-    )]
+    )];
+    // Version 2: quota states, quota events, applied shaping steps.
+    versions.push(super::quota::SQLITE_MIGRATION.to_owned());
+    versions
 }
 
 /// Names of the `capture_stats` counters, in [`crate::store::RangeStats`] order.

@@ -1,6 +1,8 @@
 //! The embedded SQLite store: WAL mode (readers never wait for the flusher), one transaction per
 //! flushed interval, upserts that add to an existing row, migrations from the schema table.
 
+mod quota;
+
 use super::schema::{sqlite_migrations, COLUMNS, STATS_COLUMNS};
 use super::{Query, RangeStats, Sample, Store, StoreError};
 use crate::usage::{Host, Usage, CELLS};

@@ -35,7 +35,7 @@ fn writes_merge_and_sum_across_sensors() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("sub/bw.db");
     let mut s = SqliteStore::open(&path).unwrap();
-    assert_eq!(s.schema_version().unwrap(), 1);
+    assert_eq!(s.schema_version().unwrap(), super::schema::sqlite_migrations().len() as i64);
     s.write(&sample("a", 60, &[("198.51.100.1", usage(100, 5)), ("2001:db8:100::1", usage(7, 0))])).unwrap();
     // the same interval again (a restart mid-interval): merged, not overwritten
     s.write(&sample("a", 60, &[("198.51.100.1", usage(1, 1))])).unwrap();

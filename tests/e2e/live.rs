@@ -138,8 +138,61 @@ impl Drop for Netns {
     }
 }
 
+/// Namespaces for topologies beyond a pair (wired by the test); removed when dropped.
+pub struct Namespaces(pub Vec<String>);
+
+impl Namespaces {
+    /// Empty namespaces `bwa-{tag}-{pid}-{name}`, loopback up.
+    pub fn new(tag: &str, names: &[&str]) -> Self {
+        let id = std::process::id() % 100_000;
+        let set = Namespaces(
+            names
+                .iter()
+                .map(|n| format!("bwa-{tag}-{id}-{n}"))
+                .collect(),
+        );
+        for ns in &set.0 {
+            sh(&["ip", "netns", "add", ns]);
+            sh(&["ip", "netns", "exec", ns, "ip", "link", "set", "lo", "up"]);
+        }
+        set
+    }
+
+    /// `ip netns exec` in the `i`-th namespace.
+    pub fn exec(&self, i: usize) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.0[i]]);
+        c
+    }
+
+    /// Runs `args` in the `i`-th namespace and insists on success.
+    pub fn sh(&self, i: usize, args: &[&str]) {
+        let mut v = vec!["ip", "netns", "exec", self.0[i].as_str()];
+        v.extend_from_slice(args);
+        sh(&v);
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for ns in &self.0 {
+            let _ = Command::new("ip").args(["netns", "del", ns]).output();
+        }
+    }
+}
+
 /// Starts `bwacct run` in namespace `ns` and waits until its capture is open.
 pub fn start_run(net: &Netns, ns: &str, cfg: &std::path::Path) -> Child {
+    start_run_logged(net, ns, cfg).0
+}
+
+/// The log lines of a `bwacct run`, as they come.
+pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+
+/// [`start_run`], keeping its log.
+pub fn start_run_logged(net: &Netns, ns: &str, cfg: &std::path::Path) -> (Child, Log) {
+    let log = Log::default();
+    let keep = log.clone();
     let mut child = net
         .exec(ns)
         .arg(env!("CARGO_BIN_EXE_bwacct"))
@@ -158,11 +211,14 @@ pub fn start_run(net: &Netns, ns: &str, cfg: &std::path::Path) -> Child {
             if line.contains("capturing") {
                 let _ = tx.send(());
             }
+            if let Ok(mut l) = keep.lock() {
+                l.push(line);
+            }
         }
     });
     rx.recv_timeout(Duration::from_secs(20))
         .expect("bwacct started capturing");
-    child
+    (child, log)
 }
 
 /// SIGTERM, then wait (bounded) for a clean exit; returns stdout.
@@ -197,7 +253,7 @@ fn port(family: &str) -> u16 {
 
 /// A UDP sink in `ns` for `count` datagrams (so no ICMP port-unreachable comes back), bounded in
 /// time.
-fn sink(net: &Netns, ns: &str, family: &str, count: usize) -> Child {
+pub fn sink(net: &Netns, ns: &str, family: &str, count: usize) -> Child {
     let port = port(family);
     let script = format!(
         "import socket,sys\ns=socket.socket(socket.{family},socket.SOCK_DGRAM)\ns.bind(('',{port}))\ns.settimeout(15)\n\
@@ -210,7 +266,7 @@ fn sink(net: &Netns, ns: &str, family: &str, count: usize) -> Child {
 }
 
 /// Sends `count` datagrams of `payload` bytes to `dst` from `ns`.
-fn send_udp(net: &Netns, ns: &str, family: &str, dst: &str, count: usize, payload: usize) {
+pub fn send_udp(net: &Netns, ns: &str, family: &str, dst: &str, count: usize, payload: usize) {
     let port = port(family);
     let script = format!(
         "import socket,time\ns=socket.socket(socket.{family},socket.SOCK_DGRAM)\n\

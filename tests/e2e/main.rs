@@ -4,3 +4,6 @@
 mod common;
 mod corpus;
 mod live;
+mod quota;
+mod run_quota;
+mod shaping;

@@ -1,0 +1,151 @@
+//! The commands about customers: `quota`, `events` and `shape plan|apply|clear`. They read the
+//! store (`quota`, `events` and `plan` never write it), judge states with the same checker as
+//! `run`, and print for people or programs.
+
+use crate::cli::{EventsArgs, QuotaArgs, ShapeAction, ShapeTarget};
+use crate::config::{Config, Customer, Method};
+use crate::period::{parse_time, PeriodError};
+use crate::quota::{render, Checker, Policy, QuotaError, State, Status};
+use crate::shape::{self, ShapeError, System};
+use crate::store::quota::EventFilter;
+use crate::store::sqlite::SqliteStore;
+use std::io::Write;
+use std::sync::Arc;
+
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    #[error(transparent)]
+    Quota(#[from] QuotaError),
+    #[error(transparent)]
+    Time(#[from] PeriodError),
+}
+
+impl From<ShapeError> for CommandError {
+    fn from(e: ShapeError) -> Self {
+        CommandError::Quota(QuotaError::Shape(e))
+    }
+}
+
+impl From<crate::store::StoreError> for CommandError {
+    fn from(e: crate::store::StoreError) -> Self {
+        CommandError::Quota(QuotaError::Store(e))
+    }
+}
+
+impl From<std::io::Error> for CommandError {
+    fn from(e: std::io::Error) -> Self {
+        CommandError::Quota(QuotaError::Io(e))
+    }
+}
+
+fn at(arg: &Option<String>) -> Result<i64, PeriodError> {
+    match arg {
+        Some(t) => Ok(parse_time(t)?.timestamp()),
+        None => Ok(chrono::Utc::now().timestamp()),
+    }
+}
+
+fn statuses(cfg: &Config, store: &SqliteStore, at: i64) -> Result<Vec<Status>, CommandError> {
+    let mut checker = Checker::new(Arc::new(Policy::new(cfg)));
+    Ok(checker.evaluate(store, at)?)
+}
+
+fn known<'a>(cfg: &'a Config, name: &str) -> Result<&'a Customer, ShapeError> {
+    cfg.customers
+        .iter()
+        .find(|c| c.name == name)
+        .ok_or_else(|| ShapeError::NoSuchCustomer(name.to_owned()))
+}
+
+/// `bwacct quota`.
+pub fn quota(cfg: &Config, args: &QuotaArgs, out: &mut dyn Write) -> Result<(), CommandError> {
+    let at = at(&args.at)?;
+    if let Some(name) = &args.customer {
+        known(cfg, name)?;
+    }
+    let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
+    let mut list = statuses(cfg, &store, at)?;
+    list.retain(|s| args.customer.as_ref().is_none_or(|n| *n == s.customer));
+    render::statuses(&list, at, args.format, out)?;
+    Ok(())
+}
+
+/// `bwacct events`.
+pub fn events(cfg: &Config, args: &EventsArgs, out: &mut dyn Write) -> Result<(), CommandError> {
+    let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
+    let list = crate::store::quota::QuotaStore::quota_events(
+        &store,
+        &EventFilter {
+            customer: args.customer.clone(),
+            limit: Some(args.limit),
+            ..Default::default()
+        },
+    )?;
+    render::events(&list, args.format, out)?;
+    Ok(())
+}
+
+/// The customers a `plan` or `apply` is for: the one named, or every one over at `--at`
+/// (judged on the store, opened only then).
+fn targets<'a>(
+    cfg: &'a Config,
+    t: &ShapeTarget,
+    store: impl FnOnce() -> Result<SqliteStore, crate::store::StoreError>,
+    out: &mut dyn Write,
+) -> Result<Vec<&'a Customer>, CommandError> {
+    if let Some(name) = &t.customer {
+        return Ok(vec![known(cfg, name)?]);
+    }
+    let at = at(&t.at)?;
+    let mut list = Vec::new();
+    for s in statuses(cfg, &store()?, at)? {
+        if s.state != State::Over {
+            continue;
+        }
+        let c = known(cfg, &s.customer)?;
+        if c.shape.is_some() {
+            list.push(c);
+        } else {
+            writeln!(out, "# customer {} is over but has no shape", c.name)?;
+        }
+    }
+    Ok(list)
+}
+
+/// `bwacct shape plan|apply|clear`.
+pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<(), CommandError> {
+    match action {
+        ShapeAction::Plan(t) => {
+            let store = || SqliteStore::open_read_only(&cfg.storage.sqlite);
+            let list = targets(cfg, t, store, out)?;
+            shape::render(&shape::plan(&list, &cfg.shaping)?, out)?;
+        }
+        ShapeAction::Apply(t) => {
+            let list = targets(cfg, t, || SqliteStore::open(&cfg.storage.sqlite), out)?;
+            let mut store = SqliteStore::open(&cfg.storage.sqlite)?;
+            let steps = shape::plan(&list, &cfg.shaping)?;
+            if cfg.shaping.method == Method::Bridge && !steps.is_empty() {
+                if let Some(w) = shape::bridge_netfilter_warning() {
+                    tracing::warn!("{w}");
+                }
+            }
+            let now = chrono::Utc::now().timestamp();
+            let done = shape::apply(&steps, &mut System, &mut store, now)?;
+            writeln!(
+                out,
+                "applied: {} steps run, {} already in effect",
+                done.ran, done.unchanged
+            )?;
+        }
+        ShapeAction::Clear { customer } => {
+            let mut store = SqliteStore::open(&cfg.storage.sqlite)?;
+            let done = shape::clear(customer.as_deref(), &mut System, &mut store)?;
+            writeln!(
+                out,
+                "cleared: {} steps undone, {} already gone",
+                done.ran, done.unchanged
+            )?;
+        }
+    }
+    Ok(())
+}

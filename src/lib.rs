@@ -14,6 +14,9 @@
 //! - `flush`: drained counters → store, with retries.
 //! - `store`: the store interface and the SQLite store.
 //! - `period`, `report`, `units`: reports over a period.
+//! - `graph`: usage graphs (PNG, SVG) drawn with an embedded font; `site`: the static site.
+//! - `status`: what a running collector shows (last interval, totals since start, flushes).
+//! - `web`: the dashboard, the JSON API and `/metrics` (axum).
 //! - `app`: wiring for `run` and `replay`.
 
 pub mod account;
@@ -24,9 +27,13 @@ pub mod cli;
 pub mod config;
 pub mod counters;
 pub mod flush;
+pub mod graph;
 pub mod parse;
 pub mod period;
 pub mod report;
+pub mod site;
+pub mod status;
 pub mod store;
 pub mod units;
 pub mod usage;
+pub mod web;

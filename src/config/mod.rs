@@ -3,8 +3,10 @@
 
 mod error;
 mod raw;
+mod web;
 
 pub use error::{ConfigError, Located};
+pub use web::{Web, DEFAULT_LISTEN};
 
 use crate::account::CountMode;
 use crate::classify::App;
@@ -44,6 +46,8 @@ pub struct Config {
     pub capture: Capture,
     pub accounting: Accounting,
     pub storage: Storage,
+    /// `[web]`: `run` serves the dashboard when this is set.
+    pub web: Option<Web>,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +141,10 @@ impl Config {
             "store       sqlite {}",
             self.storage.sqlite.display()
         ));
+        match &self.web {
+            Some(w) => line(format!("web         http://{} (run serves it)", w.listen)),
+            None => line("web         off in run ([web] not set)".into()),
+        }
         out
     }
 }
@@ -185,6 +193,7 @@ impl Validator<'_> {
                     None => PathBuf::from("/var/lib/bwacct/bwacct.db"),
                 },
             },
+            web: self.web(raw.web)?,
         })
     }
 

@@ -14,6 +14,7 @@ pub struct RawConfig {
     pub accounting: RawAccounting,
     #[serde(default)]
     pub storage: RawStorage,
+    pub web: Option<RawWeb>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,4 +53,10 @@ pub struct RawPorts {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub sqlite: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    pub listen: Option<Spanned<String>>,
 }

@@ -1,0 +1,183 @@
+//! The dashboard, the JSON API and `/metrics` over HTTP (axum). Read-only (GET only), listens on
+//! localhost unless configured, validates and bounds every range, escapes every name. Store
+//! reads run on blocking threads, a few at a time; graphs are cached briefly.
+//!
+//! Layout: `params` (query parsing and bounds), `pages` (HTML), `api` (JSON), `metrics`
+//! (Prometheus text), `cache` (rendered graphs), `html` (escaping and fragments, shared with the
+//! static site).
+
+mod api;
+mod cache;
+pub mod html;
+mod metrics;
+mod pages;
+mod params;
+
+use crate::graph::GraphError;
+use crate::status::Status;
+use crate::store::{Store, StoreError};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use ipnet::IpNet;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+/// A customer as the pages and `/metrics` see it: a name and the networks it holds.
+#[derive(Debug, Clone)]
+pub struct Customer {
+    pub name: String,
+    pub nets: Vec<IpNet>,
+}
+
+/// Opens a reading connection to the store.
+pub type OpenStore = Box<dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync>;
+
+/// Store reads running at once (the machine has few cores; a burst of requests waits).
+const STORE_READERS: usize = 3;
+
+/// Reading connections, opened on demand and kept for reuse.
+pub struct StorePool {
+    open: OpenStore,
+    idle: Mutex<Vec<Box<dyn Store>>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl StorePool {
+    pub fn new(open: OpenStore) -> Self {
+        Self {
+            open,
+            idle: Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(STORE_READERS),
+        }
+    }
+
+    /// Runs `f` with a store on a blocking thread.
+    pub async fn with<R, F>(self: &Arc<Self>, f: F) -> Result<R, WebError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&dyn Store) -> R + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| WebError::Internal("the store pool is closed".into()))?;
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let reuse = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let store = match reuse {
+                Some(s) => s,
+                None => (pool.open)()?,
+            };
+            let out = f(&*store);
+            let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < STORE_READERS {
+                idle.push(store);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| WebError::Internal(format!("a store reader failed: {e}")))?
+    }
+}
+
+/// Everything the handlers share.
+pub struct Context {
+    pub stores: Arc<StorePool>,
+    pub status: Arc<Status>,
+    pub customers: Vec<Customer>,
+    graphs: cache::GraphCache,
+}
+
+impl Context {
+    pub fn new(open: OpenStore, status: Arc<Status>, customers: Vec<Customer>) -> Self {
+        Self {
+            stores: Arc::new(StorePool::new(open)),
+            status,
+            customers,
+            graphs: cache::GraphCache::default(),
+        }
+    }
+
+    fn customer(&self, name: &str) -> Option<&Customer> {
+        self.customers.iter().find(|c| c.name == name)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl WebError {
+    fn status(&self) -> StatusCode {
+        match self {
+            WebError::BadRequest(_)
+            | WebError::Store(StoreError::NoSensor(_) | StoreError::SelectionTooLarge { .. })
+            | WebError::Graph(GraphError::Size { .. }) => StatusCode::BAD_REQUEST,
+            WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!("web: {self:#}");
+        }
+        (status, format!("{self}\n")).into_response()
+    }
+}
+
+/// Headers every response carries: no sniffing, only our own scripts, styles and images.
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+/// Every route: pages, graphs, assets, the API and `/metrics`. GET only.
+pub fn router(ctx: Arc<Context>) -> Router {
+    pages::routes()
+        .merge(api::routes())
+        .merge(metrics::routes())
+        .fallback(|| async { WebError::NotFound("no such page\n".trim_end().into()) })
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(ctx)
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(ctx))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

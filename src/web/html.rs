@@ -177,17 +177,20 @@ pub fn top_table(rows: &[Row], shown: usize, links: &dyn Links) -> String {
     out
 }
 
-/// A graph image with its caption.
+/// A graph image, with a caption unless it is empty.
 pub fn figure(out: &mut String, src: &str, alt: &str, caption: &str, size: (u32, u32)) {
     let _ = write!(
         out,
-        "<figure><img src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\"><figcaption>{}</figcaption></figure>",
+        "<figure><img src=\"{}\" alt=\"{}\" width=\"{}\" height=\"{}\">",
         esc(src),
         esc(alt),
         size.0,
-        size.1,
-        esc(caption)
+        size.1
     );
+    if !caption.is_empty() {
+        let _ = write!(out, "<figcaption>{}</figcaption>", esc(caption));
+    }
+    out.push_str("</figure>");
 }
 
 #[cfg(test)]

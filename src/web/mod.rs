@@ -137,7 +137,17 @@ impl IntoResponse for WebError {
         if status.is_server_error() {
             tracing::error!("web: {self:#}");
         }
-        (status, format!("{self}\n")).into_response()
+        let title = format!("Error {}", status.as_u16());
+        let body = format!("<p class=\"warn\">{}</p>", html::esc(&self.to_string()));
+        let page = html::Page {
+            title: &title,
+            assets: "/static/",
+            home: "/",
+            nav: "<a href=\"/\">Top talkers</a><a href=\"/now\">Now</a>",
+            body: &body,
+            footer: "",
+        };
+        (status, axum::response::Html(page.render())).into_response()
     }
 }
 
@@ -166,7 +176,7 @@ pub fn router(ctx: Arc<Context>) -> Router {
     pages::routes()
         .merge(api::routes())
         .merge(metrics::routes())
-        .fallback(|| async { WebError::NotFound("no such page\n".trim_end().into()) })
+        .fallback(|| async { WebError::NotFound("no such page".into()) })
         .layer(axum::middleware::map_response(security_headers))
         .with_state(ctx)
 }

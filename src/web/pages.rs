@@ -180,7 +180,7 @@ async fn index(State(ctx): Ctx, Query(p): Query<Params>) -> Result<Html<String>,
                 url_part(&from),
                 url_part(&to)
             );
-            html::figure(&mut body, &src, &addr, &addr, crate::graph::DEFAULT_SIZE);
+            html::figure(&mut body, &src, &addr, "", crate::graph::DEFAULT_SIZE);
         }
         body.push_str("</div>");
     }

@@ -1,6 +1,9 @@
 //! End-to-end tests: the `bwacct` binary on real captures, live traffic in network namespaces,
-//! and its command line. One test binary, grouped by theme.
+//! the dashboard over HTTP and in a real browser, and its command line. One test binary,
+//! grouped by theme.
 
+mod browser;
 mod common;
 mod corpus;
 mod live;
+mod web;

@@ -197,7 +197,7 @@ fn port(family: &str) -> u16 {
 
 /// A UDP sink in `ns` for `count` datagrams (so no ICMP port-unreachable comes back), bounded in
 /// time.
-fn sink(net: &Netns, ns: &str, family: &str, count: usize) -> Child {
+pub fn sink(net: &Netns, ns: &str, family: &str, count: usize) -> Child {
     let port = port(family);
     let script = format!(
         "import socket,sys\ns=socket.socket(socket.{family},socket.SOCK_DGRAM)\ns.bind(('',{port}))\ns.settimeout(15)\n\
@@ -210,7 +210,7 @@ fn sink(net: &Netns, ns: &str, family: &str, count: usize) -> Child {
 }
 
 /// Sends `count` datagrams of `payload` bytes to `dst` from `ns`.
-fn send_udp(net: &Netns, ns: &str, family: &str, dst: &str, count: usize, payload: usize) {
+pub fn send_udp(net: &Netns, ns: &str, family: &str, dst: &str, count: usize, payload: usize) {
     let port = port(family);
     let script = format!(
         "import socket,time\ns=socket.socket(socket.{family},socket.SOCK_DGRAM)\n\

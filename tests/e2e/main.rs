@@ -6,4 +6,5 @@ mod browser;
 mod common;
 mod corpus;
 mod live;
+mod live_web;
 mod web;

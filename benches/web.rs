@@ -33,7 +33,9 @@ fn host(i: u32) -> Host {
     if i < 256 {
         format!("198.51.100.{i}").parse().unwrap()
     } else {
-        format!("2001:db8:100:{:x}::{:x}", i >> 8, i & 0xff).parse().unwrap()
+        format!("2001:db8:100:{:x}::{:x}", i >> 8, i & 0xff)
+            .parse()
+            .unwrap()
     }
 }
 
@@ -47,7 +49,9 @@ fn usage(seed: &mut u64) -> Usage {
         (Dir::Rx, Class::Proto(Proto::Udp)),
         (Dir::Rx, Class::Proto(Proto::Icmp)),
     ] {
-        *seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        *seed = seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         let bytes = (*seed >> 33) % 50_000_000;
         u.set(dir, class, false, bytes);
         u.set(dir, class, true, bytes / 700 + 1);
@@ -88,7 +92,11 @@ fn get(addr: &str, path: &str) -> usize {
     write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
     let mut body = Vec::new();
     s.read_to_end(&mut body).unwrap();
-    assert!(body.starts_with(b"HTTP/1.0 200") || body.starts_with(b"HTTP/1.1 200"), "{path}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]));
+    assert!(
+        body.starts_with(b"HTTP/1.0 200") || body.starts_with(b"HTTP/1.1 200"),
+        "{path}: {}",
+        String::from_utf8_lossy(&body[..body.len().min(300)])
+    );
     body.len()
 }
 
@@ -98,10 +106,18 @@ fn bench(c: &mut Criterion) {
     fill(&db);
     let month = period::month_of(chrono::NaiveDate::from_ymd_opt(2023, 12, 1).unwrap());
     let store = SqliteStore::open_read_only(&db).unwrap();
-    assert_eq!(report::build(&store, month, By::Ip, None, None).unwrap().rows.len(), HOSTS as usize);
+    assert_eq!(
+        report::build(&store, month, By::Ip, None, None)
+            .unwrap()
+            .rows
+            .len(),
+        HOSTS as usize
+    );
 
     let rt = tokio::runtime::Runtime::new().unwrap();
-    let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).unwrap();
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     let open_path = db.clone();
     let ctx = Arc::new(Context::new(
@@ -117,10 +133,19 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("month_10k_hosts");
     g.sample_size(20).measurement_time(Duration::from_secs(8));
     g.bench_function("report_build", |b| {
-        b.iter(|| report::build(&store, month, By::Ip, None, None).unwrap().rows.len())
+        b.iter(|| {
+            report::build(&store, month, By::Ip, None, None)
+                .unwrap()
+                .rows
+                .len()
+        })
     });
-    g.bench_function("api_hosts_json_http", |b| b.iter(|| get(&addr, "/api/v1/hosts?month=2023-12")));
-    g.bench_function("top_talkers_page_http", |b| b.iter(|| get(&addr, "/?month=2023-12&top=100")));
+    g.bench_function("api_hosts_json_http", |b| {
+        b.iter(|| get(&addr, "/api/v1/hosts?month=2023-12"))
+    });
+    g.bench_function("top_talkers_page_http", |b| {
+        b.iter(|| get(&addr, "/?month=2023-12&top=100"))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("day_graph");
@@ -144,7 +169,14 @@ fn bench(c: &mut Criterion) {
         ("png_month_of_daily_rows", &month_req, ImageFormat::Png),
     ] {
         g.bench_function(name, |b| {
-            b.iter(|| Chart::fetch(&store, r).unwrap().render(format, DEFAULT_SIZE).unwrap().bytes.len())
+            b.iter(|| {
+                Chart::fetch(&store, r)
+                    .unwrap()
+                    .render(format, DEFAULT_SIZE)
+                    .unwrap()
+                    .bytes
+                    .len()
+            })
         });
     }
     g.finish();

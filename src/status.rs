@@ -111,15 +111,16 @@ impl Status {
 
     /// Takes in one interval's counts (before it is written: the store may be slow).
     pub fn observe(&self, sample: &Sample) {
-        let mut busiest: Vec<(Host, Usage)> = sample.hosts.clone();
-        let by_total = |a: &(Host, Usage), b: &(Host, Usage)| {
+        let by_total = |a: &&(Host, Usage), b: &&(Host, Usage)| {
             b.1.total().cmp(&a.1.total()).then_with(|| a.0.cmp(&b.0))
         };
-        if busiest.len() > NOW_HOSTS {
-            busiest.select_nth_unstable_by(NOW_HOSTS, by_total);
-            busiest.truncate(NOW_HOSTS);
+        let mut refs: Vec<&(Host, Usage)> = sample.hosts.iter().collect();
+        if refs.len() > NOW_HOSTS {
+            refs.select_nth_unstable_by(NOW_HOSTS, by_total);
+            refs.truncate(NOW_HOSTS);
         }
-        busiest.sort_by(by_total);
+        refs.sort_by(by_total);
+        let busiest: Vec<(Host, Usage)> = refs.into_iter().copied().collect();
         let mut inner = self.lock();
         for (host, usage) in &sample.hosts {
             let room = inner.totals.len() < METRIC_HOSTS;

@@ -187,6 +187,18 @@ async fn index(State(ctx): Ctx, Query(p): Query<Params>) -> Result<Html<String>,
     Ok(page("Top talkers", "/", &body))
 }
 
+/// `end=T`, checked and in canonical form, for the graph links.
+fn end_param(p: &Params) -> Result<Option<String>, WebError> {
+    p.end
+        .as_deref()
+        .map(|e| {
+            crate::period::parse_time(e)
+                .map(rfc3339)
+                .map_err(|e| WebError::BadRequest(e.to_string()))
+        })
+        .transpose()
+}
+
 /// The four graphs (day, week, month, year ending at `end`) of a selection.
 fn four_graphs(body: &mut String, select: &str, end: Option<&str>) {
     body.push_str("<div class=\"graphs\">");
@@ -207,12 +219,7 @@ async fn host_page(
 ) -> Result<Html<String>, WebError> {
     let net = host_nets(&addr)?;
     let name = net_name(&net);
-    let end = match &p.end {
-        Some(e) => Some(rfc3339(
-            crate::period::parse_time(e).map_err(|e| WebError::BadRequest(e.to_string()))?,
-        )),
-        None => None,
-    };
+    let end = end_param(&p)?;
     let mut body = String::new();
     let series = format!(
         "/api/v1/hosts/{}/series?window=day{}",
@@ -257,7 +264,7 @@ async fn customer_page(
     four_graphs(
         &mut body,
         &format!("customer={}", url_part(&customer.name)),
-        p.end.as_deref(),
+        end_param(&p)?.as_deref(),
     );
     Ok(page(&customer.name, "", &body))
 }

@@ -17,7 +17,11 @@ fn fetch(net: &Netns, ns: &str, path: &str) -> String {
         .args(["python3", "-c", script, &format!("http://{LISTEN}{path}")])
         .output()
         .expect("python3");
-    assert!(out.status.success(), "GET {path}: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "GET {path}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8(out.stdout).unwrap()
 }
 
@@ -38,9 +42,18 @@ fn run_serves_metrics_that_count_exactly_and_only_grow() {
     let cfg = config(
         dir.path(),
         &["198.51.100.0/24", "2001:db8:100::/56"],
-        &format!("[capture]\ninterfaces = [\"{}\"]\n[web]\nlisten = \"{LISTEN}\"\n", net.if_a),
+        &format!(
+            "[capture]\ninterfaces = [\"{}\"]\n[web]\nlisten = \"{LISTEN}\"\n",
+            net.if_a
+        ),
     );
-    std::fs::write(&cfg, std::fs::read_to_string(&cfg).unwrap().replace("[accounting]\n", "[accounting]\ninterval_s = 1\n")).unwrap();
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("[accounting]\n", "[accounting]\ninterval_s = 1\n"),
+    )
+    .unwrap();
     let run = start_run(&net, &net.a, &cfg);
 
     const N: usize = 150;
@@ -49,6 +62,7 @@ fn run_serves_metrics_that_count_exactly_and_only_grow() {
     let sender = "bwacct_host_bytes_total{ip=\"198.51.100.20\",direction=\"tx\"}";
     let receiver = "bwacct_host_bytes_total{ip=\"198.51.100.10\",direction=\"rx\"}";
     let mut sink_a = sink(&net, &net.a, "AF_INET", 2 * N);
+    std::thread::sleep(Duration::from_millis(300));
     let mut seen = Vec::new();
     for round in 1..=2u64 {
         send_udp(&net, &net.b, "AF_INET", "198.51.100.10", N, PAYLOAD);
@@ -57,11 +71,29 @@ fn run_serves_metrics_that_count_exactly_and_only_grow() {
         let text = fetch(&net, &net.a, "/metrics");
         assert_eq!(metric(&text, sender), round * per_round, "round {round}");
         assert_eq!(metric(&text, receiver), round * per_round, "round {round}");
-        assert_eq!(metric(&text, &format!("bwacct_kernel_dropped_packets_total{{interface=\"{}\"}}", net.if_a)), 0);
-        seen.push((metric(&text, "bwacct_capture_packets_total"), metric(&text, "bwacct_flushes_total")));
+        assert_eq!(
+            metric(
+                &text,
+                &format!(
+                    "bwacct_kernel_dropped_packets_total{{interface=\"{}\"}}",
+                    net.if_a
+                )
+            ),
+            0
+        );
+        seen.push((
+            metric(&text, "bwacct_capture_packets_total"),
+            metric(&text, "bwacct_flushes_total"),
+        ));
     }
-    assert!(sink_a.wait().unwrap().success(), "the sink got every datagram");
-    assert!(seen[1].0 >= seen[0].0 + N as u64, "capture packets grow: {seen:?}");
+    assert!(
+        sink_a.wait().unwrap().success(),
+        "the sink got every datagram"
+    );
+    assert!(
+        seen[1].0 >= seen[0].0 + N as u64,
+        "capture packets grow: {seen:?}"
+    );
     assert!(seen[1].1 > seen[0].1, "flushes grow: {seen:?}");
 
     let status: Value = serde_json::from_str(&fetch(&net, &net.a, "/api/v1/status")).unwrap();

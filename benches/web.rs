@@ -101,6 +101,8 @@ fn get(addr: &str, path: &str) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
+    // plotters (criterion's plots) draws text with bwacct's embedded font: no system fonts
+    bwacct::graph::register_fonts().expect("embedded font");
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("bench.db");
     fill(&db);

@@ -4,6 +4,10 @@
 
 mod draw;
 
+/// Registers the embedded font with plotters (done before any drawing; anything else in the
+/// process that draws text with plotters, like criterion's plots, needs it too).
+pub use draw::register_fonts;
+
 use crate::classify::Class;
 use crate::parse::Proto;
 use crate::store::{Query, Series, SeriesQuery, Store, StoreError};

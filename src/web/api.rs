@@ -5,7 +5,7 @@
 use super::params::{host_nets, DefaultPeriod, Params};
 use super::{Context, WebError};
 use crate::graph::net_name;
-use crate::report::{self, By, ClassesJson};
+use crate::report::ClassesJson;
 use crate::status::Snapshot;
 use crate::store::{Query as Range, Series, SeriesQuery};
 use crate::usage::{Dir, Usage};
@@ -68,11 +68,15 @@ async fn hosts(State(ctx): Ctx, Query(p): Query<Params>) -> Result<Response, Api
     let period = p.period(Utc::now(), DefaultPeriod::Yesterday)?;
     let top = p.top(None)?;
     let sensor = p.sensor()?;
-    let rep = ctx
-        .stores
-        .with(move |s| report::build(s, period, By::Ip, sensor, top))
-        .await??;
-    Ok(json(&rep))
+    let rep = ctx.report(period, sensor).await?;
+    match top {
+        Some(n) if n < rep.rows.len() => {
+            let mut rep = (*rep).clone();
+            rep.rows.truncate(n);
+            Ok(json(&rep))
+        }
+        _ => Ok(json(&*rep)),
+    }
 }
 
 /// A series as JSON: every bucket of the range, with bytes, packets, rates and classes.

@@ -14,6 +14,8 @@ mod pages;
 mod params;
 
 use crate::graph::GraphError;
+use crate::period::Period;
+use crate::report::{self, By, Report};
 use crate::status::Status;
 use crate::store::{Store, StoreError};
 use axum::http::{header, HeaderValue, StatusCode};
@@ -32,6 +34,10 @@ pub struct Customer {
 
 /// Opens a reading connection to the store.
 pub type OpenStore = Box<dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync>;
+
+/// Rendered graphs and reports kept (a report of 10,000 hosts is a few MB).
+const GRAPHS_CACHED: usize = 256;
+const REPORTS_CACHED: usize = 16;
 
 /// Store reads running at once (the machine has few cores; a burst of requests waits).
 const STORE_READERS: usize = 3;
@@ -87,7 +93,8 @@ pub struct Context {
     pub stores: Arc<StorePool>,
     pub status: Arc<Status>,
     pub customers: Vec<Customer>,
-    graphs: cache::GraphCache,
+    graphs: cache::Cache<axum::body::Bytes>,
+    reports: cache::Cache<Arc<Report>>,
 }
 
 impl Context {
@@ -96,8 +103,33 @@ impl Context {
             stores: Arc::new(StorePool::new(open)),
             status,
             customers,
-            graphs: cache::GraphCache::default(),
+            graphs: cache::Cache::new(GRAPHS_CACHED),
+            reports: cache::Cache::new(REPORTS_CACHED),
         }
+    }
+
+    /// The report of a period (every row, busiest first), from the cache when it is fresh: the
+    /// top-talkers page and its JSON share one store read.
+    async fn report(
+        &self,
+        period: Period,
+        sensor: Option<String>,
+    ) -> Result<Arc<Report>, WebError> {
+        let key = format!(
+            "{}|{}|{sensor:?}",
+            period.from.timestamp(),
+            period.to.timestamp()
+        );
+        if let Some(r) = self.reports.get(&key) {
+            return Ok(r);
+        }
+        let rep = self
+            .stores
+            .with(move |s| report::build(s, period, By::Ip, sensor, None))
+            .await??;
+        let rep = Arc::new(rep);
+        self.reports.put(key, Arc::clone(&rep));
+        Ok(rep)
     }
 
     fn customer(&self, name: &str) -> Option<&Customer> {

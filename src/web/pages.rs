@@ -7,7 +7,6 @@ use super::html::{self, esc, url_part, Links, Page};
 use super::params::{host_nets, DefaultPeriod, Params};
 use super::{Context, WebError};
 use crate::graph::{net_name, Chart, GraphRequest, ImageFormat, Window};
-use crate::report::{self, By};
 use crate::status::Snapshot;
 use crate::units;
 use crate::usage::{Dir, Host};
@@ -119,10 +118,7 @@ async fn index(State(ctx): Ctx, Query(p): Query<Params>) -> Result<Html<String>,
     let period = p.period(now, DefaultPeriod::Today)?;
     let shown = p.top(Some(100))?.unwrap_or(100);
     let sensor = p.sensor()?;
-    let rep = ctx
-        .stores
-        .with(move |s| report::build(s, period, By::Ip, sensor, None))
-        .await??;
+    let rep = ctx.report(period, sensor).await?;
     let (from, to) = (rfc3339(period.from), rfc3339(period.to));
     let end = (period.to < now).then(|| to.clone());
     let mut body = String::new();

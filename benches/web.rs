@@ -16,7 +16,9 @@ use bwacct::store::{Sample, Store};
 use bwacct::usage::{Dir, Host, Usage};
 use bwacct::web::{self, Context};
 use criterion::{criterion_group, criterion_main, Criterion};
+use ipnet::IpNet;
 use std::io::{Read, Write};
+use std::net::IpAddr;
 use std::net::TcpStream;
 use std::path::Path;
 use std::sync::Arc;
@@ -142,10 +144,15 @@ fn bench(c: &mut Criterion) {
                 .len()
         })
     });
-    g.bench_function("api_hosts_json_http", |b| {
+    let rep = report::build(&store, month, By::Ip, None, None).unwrap();
+    g.bench_function("report_json_serialize", |b| {
+        b.iter(|| serde_json::to_vec(&rep).unwrap().len())
+    });
+    // The server caches a period's report for 60 s: these measure repeated views.
+    g.bench_function("api_hosts_json_http_cached", |b| {
         b.iter(|| get(&addr, "/api/v1/hosts?month=2023-12"))
     });
-    g.bench_function("top_talkers_page_http", |b| {
+    g.bench_function("top_talkers_page_http_cached", |b| {
         b.iter(|| get(&addr, "/?month=2023-12&top=100"))
     });
     g.finish();
@@ -154,7 +161,7 @@ fn bench(c: &mut Criterion) {
     g.sample_size(30);
     let req = GraphRequest {
         title: GRAPH_HOST.into(),
-        nets: vec![GRAPH_HOST.parse().unwrap()],
+        nets: vec![IpNet::from(GRAPH_HOST.parse::<IpAddr>().unwrap())],
         from: GRAPH_DAY,
         to: GRAPH_DAY + 86_400,
         sensor: None,

@@ -59,12 +59,10 @@ struct SiteLinks<'a> {
 }
 
 impl Links for SiteLinks<'_> {
-    fn host(&self, host: &Host) -> String {
-        if self.paged.contains(host) {
-            format!("hosts/{}.html", file_stem(host))
-        } else {
-            "#".into()
-        }
+    fn host(&self, host: &Host) -> Option<String> {
+        self.paged
+            .contains(host)
+            .then(|| format!("hosts/{}.html", file_stem(host)))
     }
 
     fn customer(&self, name: &str) -> Option<String> {

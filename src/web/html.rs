@@ -99,8 +99,8 @@ impl Page<'_> {
 
 /// Where the links of a table lead (the dashboard and the static site differ).
 pub trait Links {
-    /// The page of one host (a URL, not yet escaped).
-    fn host(&self, host: &Host) -> String;
+    /// The page of one host (a URL, not yet escaped), if there is one.
+    fn host(&self, host: &Host) -> Option<String>;
     /// The page of a customer, if there is one.
     fn customer(&self, name: &str) -> Option<String>;
 }
@@ -139,13 +139,20 @@ pub fn top_table(rows: &[Row], shown: usize, links: &dyn Links) -> String {
         let addr = row.host.to_string();
         let _ = write!(
             out,
-            "<tr data-host=\"{}\"><td data-v=\"{}\">{}</td><td class=\"t\"><a href=\"{}\">{}</a></td><td class=\"t\">",
+            "<tr data-host=\"{}\"><td data-v=\"{}\">{}</td><td class=\"t\">",
             esc(&addr),
             i + 1,
-            i + 1,
-            esc(&links.host(&row.host)),
-            esc(&addr)
+            i + 1
         );
+        match links.host(&row.host) {
+            Some(url) => {
+                let _ = write!(out, "<a href=\"{}\">{}</a>", esc(&url), esc(&addr));
+            }
+            None => {
+                let _ = write!(out, "{}", esc(&addr));
+            }
+        }
+        out.push_str("</td><td class=\"t\">");
         match (
             &row.customer,
             row.customer.as_deref().and_then(|c| links.customer(c)),
@@ -209,8 +216,8 @@ mod tests {
 
     struct NoLinks;
     impl Links for NoLinks {
-        fn host(&self, host: &Host) -> String {
-            format!("/ip/{host}")
+        fn host(&self, host: &Host) -> Option<String> {
+            Some(format!("/ip/{host}"))
         }
         fn customer(&self, _: &str) -> Option<String> {
             None

@@ -99,11 +99,11 @@ struct Dashboard<'a> {
 }
 
 impl Links for Dashboard<'_> {
-    fn host(&self, host: &Host) -> String {
-        match &self.end {
+    fn host(&self, host: &Host) -> Option<String> {
+        Some(match &self.end {
             Some(end) => format!("/ip/{}?end={}", url_part(&host.to_string()), url_part(end)),
             None => format!("/ip/{}", url_part(&host.to_string())),
-        }
+        })
     }
 
     fn customer(&self, name: &str) -> Option<String> {

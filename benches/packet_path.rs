@@ -33,6 +33,8 @@ fn layout() -> Layout {
 }
 
 fn bench(c: &mut Criterion) {
+    // plotters (criterion's plots) draws text with bwacct's embedded font: no system fonts
+    bwacct::graph::register_fonts().expect("embedded font");
     let l = layout();
     let nets = Arc::new(LocalNets::new(&l.nets, l.ipv6_prefix));
     let ports = Arc::new(PortTable::new(&default_ports()));

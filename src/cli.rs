@@ -1,8 +1,10 @@
 //! The command line (clap derive): global options and one struct per subcommand.
 
+use crate::graph::{ImageFormat, Window};
 use crate::quota::render::Format as ListFormat;
 use crate::report::{By, Format};
 use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
@@ -40,6 +42,10 @@ pub enum Command {
     Events(EventsArgs),
     /// Traffic shaping of customers over their allotment: plan, apply or clear.
     Shape(ShapeArgs),
+    /// Draw a usage graph (PNG or SVG) of addresses or networks, or write the static site.
+    Graph(GraphArgs),
+    /// Serve the dashboard, the JSON API and /metrics from the store (no capture).
+    Serve(ServeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -125,4 +131,56 @@ pub struct ReportArgs {
     /// Write to a file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct GraphArgs {
+    /// Addresses or networks, summed into one graph (repeat, or separate with commas).
+    #[arg(long, value_delimiter = ',', required_unless_present = "site")]
+    pub ip: Vec<String>,
+    /// A window ending at --end (default: now): day, week, month (30 days) or year (365 days).
+    #[arg(long, value_enum, conflicts_with_all = ["day", "month", "from", "to"])]
+    pub period: Option<Window>,
+    /// End of the window (RFC 3339 or YYYY-MM-DD).
+    #[arg(long, conflicts_with_all = ["day", "month", "from", "to"])]
+    pub end: Option<String>,
+    /// One day, YYYY-MM-DD (UTC).
+    #[arg(long, conflicts_with_all = ["month", "from", "to"])]
+    pub day: Option<String>,
+    /// One month, YYYY-MM.
+    #[arg(long, conflicts_with_all = ["from", "to"])]
+    pub month: Option<String>,
+    /// Start (RFC 3339 or YYYY-MM-DD), inclusive.
+    #[arg(long, requires = "to")]
+    pub from: Option<String>,
+    /// End (RFC 3339 or YYYY-MM-DD), exclusive.
+    #[arg(long, requires = "from")]
+    pub to: Option<String>,
+    /// Image format (default: from --out's extension, else png).
+    #[arg(long, value_enum)]
+    pub format: Option<ImageFormat>,
+    /// The picture's file.
+    #[arg(long, required_unless_present = "site", conflicts_with = "site")]
+    pub out: Option<PathBuf>,
+    #[arg(long, default_value_t = crate::graph::DEFAULT_SIZE.0)]
+    pub width: u32,
+    #[arg(long, default_value_t = crate::graph::DEFAULT_SIZE.1)]
+    pub height: u32,
+    /// Only this sensor's counts (default: the sum over sensors).
+    #[arg(long)]
+    pub sensor: Option<String>,
+    /// Write the static site into DIR: index.html (top talkers) and a page per host with its
+    /// day, week, month and year graphs.
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["ip", "format"])]
+    pub site: Option<PathBuf>,
+    /// With --site: pages for the N busiest hosts.
+    #[arg(long, default_value_t = 100)]
+    pub top: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address and port to listen on (default: [web] listen, else 127.0.0.1:8080).
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
 }

@@ -18,6 +18,8 @@ pub struct Flusher {
     store: Box<dyn Store>,
     pending: VecDeque<Sample>,
     failures: u32,
+    /// Failed writes since start (for `/metrics`).
+    errors: u64,
     next_retry: Option<Instant>,
 }
 
@@ -36,6 +38,7 @@ impl Flusher {
             store,
             pending: VecDeque::new(),
             failures: 0,
+            errors: 0,
             next_retry: None,
         }
     }
@@ -67,6 +70,11 @@ impl Flusher {
         self.pending.len()
     }
 
+    /// Store writes that failed since start.
+    pub fn errors(&self) -> u64 {
+        self.errors
+    }
+
     /// Writes queued samples until one fails. Used for the final flush too, with `drain_all`.
     fn write_pending(&mut self) -> FlushReport {
         let start = Instant::now();
@@ -93,6 +101,7 @@ impl Flusher {
 
     fn failed(&mut self, e: &StoreError) {
         self.failures = self.failures.saturating_add(1);
+        self.errors += 1;
         let backoff = Duration::from_millis(250u64 << self.failures.min(8));
         self.next_retry = Some(Instant::now() + backoff);
         let rows: usize = self.pending.iter().map(|p| p.hosts.len()).sum();

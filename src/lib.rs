@@ -19,7 +19,10 @@
 //! - `hooks`: external programs run as argv on events, off the packet path.
 //! - `shape`: tc/iptables shaping of customers (plan, apply, clear).
 //! - `quantity`: tc's rates, sizes and durations.
-//! - `app`: wiring for `run`, `replay` and the customer commands.
+//! - `graph`: usage graphs (PNG, SVG) drawn with an embedded font; `site`: the static site.
+//! - `status`: what a running collector shows (last interval, totals since start, flushes).
+//! - `web`: the dashboard, the JSON API and `/metrics` (axum).
+//! - `app`: wiring for `run`, `replay`, `serve` and the customer commands.
 
 pub mod account;
 pub mod app;
@@ -30,6 +33,7 @@ pub mod config;
 pub mod counters;
 pub mod customer;
 pub mod flush;
+pub mod graph;
 pub mod hooks;
 pub mod parse;
 pub mod period;
@@ -37,6 +41,9 @@ pub mod quantity;
 pub mod quota;
 pub mod report;
 pub mod shape;
+pub mod site;
+pub mod status;
 pub mod store;
 pub mod units;
 pub mod usage;
+pub mod web;

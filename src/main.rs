@@ -63,6 +63,20 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             &args.action,
             &mut std::io::stdout().lock(),
         )?),
+        Command::Graph(args) => {
+            let out = app::graph(&cfg, &args, chrono::Utc::now())?;
+            println!("{out}");
+            Ok(())
+        }
+        Command::Serve(args) => {
+            let listen = args
+                .listen
+                .or(cfg.web.as_ref().map(|w| w.listen))
+                .unwrap_or_else(|| bwacct::config::Web::default().listen);
+            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            rt.block_on(app::serve(cfg, listen, shutdown_signal()))?;
+            Ok(())
+        }
     }
 }
 

@@ -132,7 +132,8 @@ impl Serialize for ClassJson<'_> {
     }
 }
 
-struct ClassesJson<'a>(&'a Usage);
+/// Every class of a usage as JSON: `{"tcp": {..}, "udp": {..}, ...}` (also the API's series points).
+pub struct ClassesJson<'a>(pub &'a Usage);
 
 impl Serialize for ClassesJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {

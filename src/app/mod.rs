@@ -1,13 +1,18 @@
 //! Wiring: builds the pipeline (counters, local networks, port table) from the configuration and
-//! runs the commands that move packets: `run` (live) and `replay` (files).
+//! runs the commands: `run` (live), `replay` (files), `serve` (the dashboard alone) and `graph`
+//! (one picture or the static site).
 
 pub mod customers;
+mod graph;
 mod reload;
 mod replay;
 mod run;
+mod serve;
 
+pub use graph::{graph, GraphOutput};
 pub use replay::{replay, ReplaySummary};
 pub use run::{run, RunSummary};
+pub use serve::serve;
 
 use crate::account::{Accountant, CountMode};
 use crate::capture::CaptureError;
@@ -32,6 +37,19 @@ pub enum AppError {
     Unflushed { count: usize, store: String },
     #[error("the counts are stored, but the quota check failed: {0}")]
     Quota(#[from] QuotaError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Graph(#[from] crate::graph::GraphError),
+    #[error(transparent)]
+    Site(#[from] crate::site::SiteError),
+    #[error(transparent)]
+    Period(#[from] crate::period::PeriodError),
+    #[error("{0}")]
+    Usage(String),
 }
 
 /// The parts of the packet path that every source shares.

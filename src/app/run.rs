@@ -9,7 +9,9 @@ use crate::config::Config;
 use crate::counters::{Counters, PacketStats};
 use crate::flush::{bucket_start, FlushReport, Flusher};
 use crate::quota::service::{Msg, QuotaService};
+use crate::status::{Source, Status};
 use crate::store::{sqlite::SqliteStore, Sample};
+use crate::web;
 use std::fmt;
 use std::future::Future;
 use std::sync::{mpsc, Arc};
@@ -71,6 +73,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     }
     // Quotas (and automatic shaping) start once capture can.
     let quota = QuotaService::start(&cfg)?;
+    // Bind before capturing: a taken port is a clear error at start, not a silent omission.
+    let listener = match &cfg.web {
+        Some(w) => Some(super::serve::bind(w.listen).await?),
+        None => None,
+    };
     let stop = StopHandle::default();
     let mut iface_stats = Vec::new();
     let mut threads = Vec::new();
@@ -88,9 +95,30 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         );
     }
 
+    let status = Arc::new(Status::new(
+        Source::Live {
+            counters: Arc::clone(&counters),
+            interfaces: iface_stats.clone(),
+        },
+        now_secs(),
+    ));
+    let (stop_web, web_stopped) = tokio::sync::watch::channel(false);
+    let server = listener.map(|listener| {
+        let ctx = Arc::new(web::Context::new(
+            super::serve::sqlite_reader(cfg.storage.sqlite.clone()),
+            Arc::clone(&status),
+            Arc::new(crate::customer::Customers::new(cfg.customers.clone())),
+        ));
+        let mut stopped = web_stopped.clone();
+        tokio::spawn(web::serve(listener, ctx, async move {
+            let _ = stopped.changed().await;
+        }))
+    });
+
     let (stop_flush, stop_rx) = mpsc::channel::<()>();
     let flush = {
         let counters = Arc::clone(&counters);
+        let status = Arc::clone(&status);
         let stats = iface_stats.clone();
         let sensor = cfg.sensor.clone();
         let interval = cfg.accounting.interval_s;
@@ -101,9 +129,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
                 flush_loop(
                     counters,
                     Flusher::new(Box::new(store)),
-                    stats,
-                    sensor,
-                    interval,
+                    FlushContext {
+                        stats,
+                        status,
+                        sensor,
+                        interval,
+                    },
                     stop_rx,
                     checks,
                 )
@@ -113,6 +144,15 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     let store_path = cfg.storage.sqlite.display().to_string();
     super::reload::serve_until(shutdown, cfg, quota.sender()).await;
     tracing::info!("stopping: flushing what is counted");
+    let _ = stop_web.send(true);
+    if let Some(server) = server {
+        match tokio::time::timeout(Duration::from_secs(5), server).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => tracing::warn!("the dashboard stopped with an error: {e}"),
+            Ok(Err(e)) => tracing::warn!("the dashboard task failed: {e}"),
+            Err(_) => tracing::warn!("the dashboard did not stop within 5 s"),
+        }
+    }
     stop.stop();
     let joined = tokio::task::spawn_blocking(move || {
         for t in threads {
@@ -152,18 +192,31 @@ fn kernel_total(stats: &[Arc<InterfaceStats>]) -> KernelStats {
     total
 }
 
+/// What the flush thread needs besides the counters and the store.
+struct FlushContext {
+    stats: Vec<Arc<InterfaceStats>>,
+    /// Shown by the dashboard and `/metrics`.
+    status: Arc<Status>,
+    sensor: String,
+    interval: u32,
+}
+
 /// The flush thread: at every interval boundary, drain and write; on stop, a last flush of the
 /// open interval. After every write that leaves nothing pending, a quota check is asked for.
 /// Returns (intervals flushed, intervals left unwritten).
 fn flush_loop(
     counters: Arc<Counters>,
     mut flusher: Flusher,
-    stats: Vec<Arc<InterfaceStats>>,
-    sensor: String,
-    interval: u32,
+    cx: FlushContext,
     stop: mpsc::Receiver<()>,
     checks: mpsc::Sender<Msg>,
 ) -> (usize, usize) {
+    let FlushContext {
+        stats,
+        status,
+        sensor,
+        interval,
+    } = cx;
     let stored = |report: &FlushReport| {
         if report.written > 0 && report.pending == 0 {
             let _ = checks.send(Msg::Check(now_secs()));
@@ -178,14 +231,17 @@ fn flush_loop(
         kernel_seen = kernel_now;
         let hosts = drained.hosts.len();
         let s = drained.stats;
-        let report = flusher.submit(Sample {
+        let sample = Sample {
             sensor: sensor.clone(),
             start,
             interval_s: interval,
             hosts: drained.hosts,
             stats: drained.stats,
             kernel,
-        });
+        };
+        status.observe(&sample);
+        let report = flusher.submit(sample);
+        status.flushed(report.took, flusher.errors(), report.pending, now_secs());
         stored(&report);
         intervals += 1;
         tracing::info!(
@@ -221,6 +277,7 @@ fn flush_loop(
             flush(open, &mut flusher);
             open = bucket_start(now_secs(), interval);
         } else if let Some(report) = flusher.retry() {
+            status.flushed(report.took, flusher.errors(), report.pending, now_secs());
             stored(&report);
         }
     }

@@ -5,10 +5,12 @@ mod customers;
 mod error;
 mod raw;
 mod shaping;
+mod web;
 
 pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
 pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
+pub use web::{Web, DEFAULT_LISTEN};
 
 use crate::account::CountMode;
 use crate::classify::App;
@@ -52,6 +54,8 @@ pub struct Config {
     pub customers: Vec<Customer>,
     pub alerts: Alerts,
     pub shaping: Shaping,
+    /// `[web]`: `run` serves the dashboard when this is set.
+    pub web: Option<Web>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -150,6 +154,10 @@ impl Config {
         }
         line(self.alerts.describe());
         line(self.shaping.describe());
+        match &self.web {
+            Some(w) => line(format!("web         http://{} (run serves it)", w.listen)),
+            None => line("web         off in run ([web] not set)".into()),
+        }
         out
     }
 }
@@ -203,6 +211,7 @@ impl Validator<'_> {
                     None => PathBuf::from("/var/lib/bwacct/bwacct.db"),
                 },
             },
+            web: self.web(raw.web)?,
         })
     }
 

@@ -20,6 +20,7 @@ pub struct RawConfig {
     pub alerts: RawAlerts,
     #[serde(default)]
     pub shaping: RawShaping,
+    pub web: Option<RawWeb>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -116,4 +117,10 @@ pub struct RawShaping {
     pub auto: Option<bool>,
     pub classifier: Option<Spanned<String>>,
     pub mtu: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawWeb {
+    pub listen: Option<Spanned<String>>,
 }

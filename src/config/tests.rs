@@ -29,6 +29,15 @@ fn a_minimal_config_gets_the_defaults() {
         .1;
     assert_eq!(http, &vec![80, 443, 8080]);
     assert!(c.describe().contains("local       198.51.100.0/24"));
+    assert!(c.web.is_none(), "no dashboard unless [web] is set");
+    let c = Config::parse(Path::new("x.toml"), &format!("[web]\n{LOCAL}")).unwrap();
+    assert_eq!(c.web.unwrap().listen.to_string(), DEFAULT_LISTEN);
+    let c = Config::parse(
+        Path::new("x.toml"),
+        &format!("[web]\nlisten = \"[::1]:9090\"\n{LOCAL}"),
+    )
+    .unwrap();
+    assert_eq!(c.web.unwrap().listen.to_string(), "[::1]:9090");
 }
 
 #[test]
@@ -53,6 +62,8 @@ fn broken_configs_name_file_line_key_and_problem() {
         ("[capture]\nsnaplen = 10\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.snaplen", "out of range"]),
         ("[storage]\nsqlite = \"\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "storage.sqlite", "empty"]),
         ("[accounting\nlocal = []\n", &["test.toml:1:"]),
+        ("[web]\nlisten = \"localhost\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "web.listen", "not an address and port"]),
+        ("[web]\nlisen = \"127.0.0.1:80\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "did you mean `listen`"]),
     ];
     for (text, expected) in cases {
         let e = err(text);

@@ -3,9 +3,11 @@
 
 pub mod quota;
 mod schema;
+pub mod series;
 pub mod sqlite;
 
 pub use schema::COLUMNS;
+pub use series::{Series, SeriesQuery};
 
 use crate::capture::live::KernelStats;
 use crate::counters::PacketStats;
@@ -74,6 +76,8 @@ pub enum StoreError {
     BadHost { path: String, addr: String },
     #[error("no such sensor {0:?} in the store")]
     NoSensor(String),
+    #[error("the selection covers {hosts} stored hosts; at most {max} can be summed at once")]
+    SelectionTooLarge { hosts: usize, max: usize },
 }
 
 impl StoreError {
@@ -104,4 +108,7 @@ pub trait Store: Send {
 
     /// Capture statistics summed over a range.
     fn stats(&self, q: &Query) -> Result<RangeStats, StoreError>;
+
+    /// Usage of the selected hosts summed per time bucket (graphs, the series API).
+    fn series(&self, q: &SeriesQuery) -> Result<Series, StoreError>;
 }

@@ -2,9 +2,10 @@
 //! flushed interval, upserts that add to an existing row, migrations from the schema table.
 
 mod quota;
+mod series;
 
 use super::schema::{sqlite_migrations, COLUMNS, STATS_COLUMNS};
-use super::{Query, RangeStats, Sample, Store, StoreError};
+use super::{Query, RangeStats, Sample, Series, SeriesQuery, Store, StoreError};
 use crate::usage::{Host, Usage, CELLS};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -325,6 +326,10 @@ impl Store for SqliteStore {
             out.push((host, usage));
         }
         Ok(out)
+    }
+
+    fn series(&self, q: &SeriesQuery) -> Result<Series, StoreError> {
+        self.series_of(q)
     }
 
     fn stats(&self, q: &Query) -> Result<RangeStats, StoreError> {

@@ -1,9 +1,13 @@
 //! End-to-end tests: the `bwacct` binary on real captures, live traffic in network namespaces,
-//! and its command line. One test binary, grouped by theme.
+//! the dashboard over HTTP and in a real browser, and its command line. One test binary,
+//! grouped by theme.
 
+mod browser;
 mod common;
 mod corpus;
 mod live;
+mod live_web;
 mod quota;
 mod run_quota;
 mod shaping;
+mod web;

@@ -1,0 +1,223 @@
+//! Time series from the SQLite store: the selected hosts' samples summed per bucket. Reads the
+//! `samples` table (rollups may serve long ranges later, behind the same `Store::series`).
+
+use super::SqliteStore;
+use crate::store::schema::COLUMNS;
+use crate::store::series::{Series, SeriesQuery, MAX_SELECTED_HOSTS};
+use crate::store::StoreError;
+use crate::usage::{Host, Usage};
+use ipnet::IpNet;
+use rusqlite::params;
+
+impl SqliteStore {
+    /// Ids of the stored hosts inside any of `nets`, at most [`MAX_SELECTED_HOSTS`].
+    fn selected_host_ids(&self, nets: &[IpNet]) -> Result<Vec<i64>, StoreError> {
+        let exact = nets.iter().all(|n| n.prefix_len() == n.max_prefix_len());
+        let ids: Vec<i64> = if exact {
+            let addrs: Vec<String> = nets.iter().map(|n| n.addr().to_string()).collect();
+            let json = serde_json::to_string(&addrs).unwrap_or_else(|_| "[]".into());
+            let mut stmt = self
+                .conn
+                .prepare_cached(
+                    "SELECT id FROM hosts WHERE addr IN (SELECT value FROM json_each(?1))",
+                )
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([json], |r| r.get(0))
+                .map_err(|e| self.err(e))?;
+            rows.collect::<Result<_, _>>().map_err(|e| self.err(e))?
+        } else {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT id, addr FROM hosts")
+                .map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+                .map_err(|e| self.err(e))?;
+            let mut ids = Vec::new();
+            for row in rows {
+                let (id, addr) = row.map_err(|e| self.err(e))?;
+                let inside = match addr.parse::<Host>() {
+                    Ok(Host::Addr(a)) => nets.iter().any(|n| n.contains(&a)),
+                    Ok(Host::Net(h)) => nets.iter().any(|n| n.contains(&h)),
+                    Err(_) => false,
+                };
+                if inside {
+                    ids.push(id);
+                }
+            }
+            ids
+        };
+        if ids.len() > MAX_SELECTED_HOSTS {
+            return Err(StoreError::SelectionTooLarge {
+                hosts: ids.len(),
+                max: MAX_SELECTED_HOSTS,
+            });
+        }
+        Ok(ids)
+    }
+
+    pub(super) fn series_of(&self, q: &SeriesQuery) -> Result<Series, StoreError> {
+        let step = q.bounded_step();
+        let mut series = Series {
+            from: q.range.from,
+            to: q.range.to,
+            step,
+            points: Vec::new(),
+            interval_s: 0,
+        };
+        let sensor = self.sensor_filter(&q.range)?;
+        let ids = self.selected_host_ids(&q.nets)?;
+        if ids.is_empty() || q.range.to <= q.range.from {
+            return Ok(series);
+        }
+        let sums: Vec<String> = COLUMNS.iter().map(|c| format!("sum(s.{c})")).collect();
+        let sql = format!(
+            "SELECT (s.ts - ?1) / ?3 AS b, max(s.interval_s), {} FROM samples s
+             WHERE s.host_id IN (SELECT value FROM json_each(?4))
+               AND s.ts >= ?1 AND s.ts < ?2 AND (?5 IS NULL OR s.sensor_id = ?5)
+             GROUP BY b ORDER BY b",
+            sums.join(", ")
+        );
+        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map(params![q.range.from, q.range.to, step, ids, sensor], |r| {
+                let bucket: i64 = r.get(0)?;
+                let interval: i64 = r.get(1)?;
+                let mut usage = Usage::default();
+                for (i, v) in usage.0.iter_mut().enumerate() {
+                    *v = r.get::<_, i64>(i + 2)?.max(0) as u64;
+                }
+                Ok((q.range.from + bucket * step, interval, usage))
+            })
+            .map_err(|e| self.err(e))?;
+        for row in rows {
+            let (t, interval, usage) = row.map_err(|e| self.err(e))?;
+            series.interval_s = series.interval_s.max(interval);
+            series.points.push((t, usage));
+        }
+        Ok(series)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::classify::Class;
+    use crate::parse::Proto;
+    use crate::store::series::SeriesQuery;
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::{Query, Sample, Store, StoreError};
+    use crate::usage::{Dir, Usage};
+
+    fn tcp_tx(v: u64) -> Usage {
+        let mut u = Usage::default();
+        u.set(Dir::Tx, Class::Proto(Proto::Tcp), false, v);
+        u
+    }
+
+    fn write(s: &mut SqliteStore, sensor: &str, start: i64, hosts: &[(&str, u64)]) {
+        s.write(&Sample {
+            sensor: sensor.into(),
+            start,
+            interval_s: 60,
+            hosts: hosts
+                .iter()
+                .map(|(h, v)| (h.parse().unwrap(), tcp_tx(*v)))
+                .collect(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+
+    fn query(nets: &[&str], from: i64, to: i64, step: i64, sensor: Option<&str>) -> SeriesQuery {
+        SeriesQuery {
+            range: Query {
+                from,
+                to,
+                sensor: sensor.map(str::to_owned),
+            },
+            step,
+            nets: nets.iter().map(|n| n.parse().unwrap()).collect(),
+        }
+    }
+
+    fn values(s: &crate::store::Series) -> Vec<(i64, u64)> {
+        s.points
+            .iter()
+            .map(|(t, u)| (*t, u.total_bytes(Dir::Tx)))
+            .collect()
+    }
+
+    #[test]
+    fn series_sums_selected_hosts_per_bucket() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("bw.db")).unwrap();
+        write(
+            &mut s,
+            "a",
+            0,
+            &[("198.51.100.1", 10), ("198.51.100.2", 20)],
+        );
+        write(&mut s, "a", 60, &[("198.51.100.1", 1)]);
+        write(&mut s, "b", 60, &[("198.51.100.1", 100)]);
+        write(&mut s, "a", 300, &[("198.51.100.1", 5), ("203.0.113.9", 7)]);
+        write(&mut s, "a", 600, &[("198.51.100.1", 1000)]);
+        write(&mut s, "a", 0, &[("2001:db8:100:1::/64", 3)]);
+
+        let one = s
+            .series(&query(&["198.51.100.1/32"], 0, 600, 60, None))
+            .unwrap();
+        assert_eq!(values(&one), vec![(0, 10), (60, 101), (300, 5)]);
+        assert_eq!(one.interval_s, 60);
+        let a_only = s
+            .series(&query(&["198.51.100.1/32"], 0, 600, 120, Some("a")))
+            .unwrap();
+        assert_eq!(values(&a_only), vec![(0, 11), (240, 5)]);
+        let net = s
+            .series(&query(&["198.51.100.0/24"], 0, 601, 300, None))
+            .unwrap();
+        assert_eq!(values(&net), vec![(0, 131), (300, 5), (600, 1000)]);
+        let set = s
+            .series(&query(
+                &["198.51.100.2/32", "203.0.113.9/32"],
+                0,
+                3600,
+                3600,
+                None,
+            ))
+            .unwrap();
+        assert_eq!(values(&set), vec![(0, 27)]);
+        let v6 = s
+            .series(&query(&["2001:db8:100::/56"], 0, 60, 60, None))
+            .unwrap();
+        assert_eq!(values(&v6), vec![(0, 3)]);
+        let none = s
+            .series(&query(&["192.0.2.1/32"], 0, 600, 60, None))
+            .unwrap();
+        assert!(none.points.is_empty());
+        assert!(matches!(
+            s.series(&query(&["198.51.100.1/32"], 0, 600, 60, Some("zz"))),
+            Err(StoreError::NoSensor(_))
+        ));
+    }
+
+    #[test]
+    fn a_selection_of_too_many_hosts_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("bw.db")).unwrap();
+        let hosts: Vec<String> = (0..super::MAX_SELECTED_HOSTS + 1)
+            .map(|i| format!("2001:db8:1::{i:x}"))
+            .collect();
+        let refs: Vec<(&str, u64)> = hosts.iter().map(|h| (h.as_str(), 1)).collect();
+        write(&mut s, "a", 0, &refs);
+        assert!(matches!(
+            s.series(&query(&["2001:db8:1::/112"], 0, 60, 60, None)),
+            Err(StoreError::SelectionTooLarge { .. })
+        ));
+        let ok = s
+            .series(&query(&["2001:db8:1::/116"], 0, 60, 60, None))
+            .unwrap();
+        assert_eq!(values(&ok), vec![(0, 4096)]);
+    }
+}

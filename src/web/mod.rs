@@ -1,0 +1,220 @@
+//! The dashboard, the JSON API and `/metrics` over HTTP (axum). Read-only (GET only), listens on
+//! localhost unless configured, validates and bounds every range, escapes every name. Store
+//! reads run on blocking threads, a few at a time; graphs are cached briefly.
+//!
+//! Layout: `params` (query parsing and bounds), `pages` (HTML), `api` (JSON), `metrics`
+//! (Prometheus text), `cache` (rendered graphs), `html` (escaping and fragments, shared with the
+//! static site).
+
+mod api;
+mod cache;
+pub mod html;
+mod metrics;
+mod pages;
+mod params;
+
+use crate::config::Customer;
+use crate::customer::Customers;
+use crate::graph::GraphError;
+use crate::period::Period;
+use crate::report::{self, By, Report};
+use crate::status::Status;
+use crate::store::{Store, StoreError};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Router;
+use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+/// Opens a reading connection to the store.
+pub type OpenStore = Box<dyn Fn() -> Result<Box<dyn Store>, StoreError> + Send + Sync>;
+
+/// Rendered graphs and reports kept (a report of 10,000 hosts is a few MB).
+const GRAPHS_CACHED: usize = 256;
+const REPORTS_CACHED: usize = 16;
+
+/// Store reads running at once (the machine has few cores; a burst of requests waits).
+const STORE_READERS: usize = 3;
+
+/// Reading connections, opened on demand and kept for reuse.
+pub struct StorePool {
+    open: OpenStore,
+    idle: Mutex<Vec<Box<dyn Store>>>,
+    permits: tokio::sync::Semaphore,
+}
+
+impl StorePool {
+    pub fn new(open: OpenStore) -> Self {
+        Self {
+            open,
+            idle: Mutex::new(Vec::new()),
+            permits: tokio::sync::Semaphore::new(STORE_READERS),
+        }
+    }
+
+    /// Runs `f` with a store on a blocking thread.
+    pub async fn with<R, F>(self: &Arc<Self>, f: F) -> Result<R, WebError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&dyn Store) -> R + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| WebError::Internal("the store pool is closed".into()))?;
+        let pool = Arc::clone(self);
+        tokio::task::spawn_blocking(move || {
+            let reuse = pool.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+            let store = match reuse {
+                Some(s) => s,
+                None => (pool.open)()?,
+            };
+            let out = f(&*store);
+            let mut idle = pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < STORE_READERS {
+                idle.push(store);
+            }
+            Ok(out)
+        })
+        .await
+        .map_err(|e| WebError::Internal(format!("a store reader failed: {e}")))?
+    }
+}
+
+/// Everything the handlers share.
+pub struct Context {
+    pub stores: Arc<StorePool>,
+    pub status: Arc<Status>,
+    pub customers: Arc<Customers>,
+    graphs: cache::Cache<axum::body::Bytes>,
+    reports: cache::Cache<Arc<Report>>,
+}
+
+impl Context {
+    pub fn new(open: OpenStore, status: Arc<Status>, customers: Arc<Customers>) -> Self {
+        Self {
+            stores: Arc::new(StorePool::new(open)),
+            status,
+            customers,
+            graphs: cache::Cache::new(GRAPHS_CACHED),
+            reports: cache::Cache::new(REPORTS_CACHED),
+        }
+    }
+
+    /// The report of a period (every row, busiest first), from the cache when it is fresh: the
+    /// top-talkers page and its JSON share one store read.
+    async fn report(
+        &self,
+        period: Period,
+        sensor: Option<String>,
+    ) -> Result<Arc<Report>, WebError> {
+        let key = format!(
+            "{}|{}|{sensor:?}",
+            period.from.timestamp(),
+            period.to.timestamp()
+        );
+        if let Some(r) = self.reports.get(&key) {
+            return Ok(r);
+        }
+        let customers = Arc::clone(&self.customers);
+        let rep = self
+            .stores
+            .with(move |s| report::build(s, period, By::Ip, sensor, None, &customers))
+            .await??;
+        let rep = Arc::new(rep);
+        self.reports.put(key, Arc::clone(&rep));
+        Ok(rep)
+    }
+
+    fn customer(&self, name: &str) -> Option<&Customer> {
+        self.customers.get(name)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WebError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl WebError {
+    fn status(&self) -> StatusCode {
+        match self {
+            WebError::BadRequest(_)
+            | WebError::Store(StoreError::NoSensor(_) | StoreError::SelectionTooLarge { .. })
+            | WebError::Graph(GraphError::Size { .. }) => StatusCode::BAD_REQUEST,
+            WebError::NotFound(_) => StatusCode::NOT_FOUND,
+            _ => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+}
+
+impl IntoResponse for WebError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        if status.is_server_error() {
+            tracing::error!("web: {self:#}");
+        }
+        let title = format!("Error {}", status.as_u16());
+        let body = format!("<p class=\"warn\">{}</p>", html::esc(&self.to_string()));
+        let page = html::Page {
+            title: &title,
+            assets: "/static/",
+            home: "/",
+            nav: "<a href=\"/\">Top talkers</a><a href=\"/now\">Now</a>",
+            body: &body,
+            footer: "",
+        };
+        (status, axum::response::Html(page.render())).into_response()
+    }
+}
+
+/// Headers every response carries: no sniffing, only our own scripts, styles and images.
+async fn security_headers(mut res: Response) -> Response {
+    let h = res.headers_mut();
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; img-src 'self'; style-src 'self'; script-src 'self'; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'",
+        ),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    res
+}
+
+/// Every route: pages, graphs, assets, the API and `/metrics`. GET only.
+pub fn router(ctx: Arc<Context>) -> Router {
+    pages::routes()
+        .merge(api::routes())
+        .merge(metrics::routes())
+        .fallback(|| async { WebError::NotFound("no such page".into()) })
+        .layer(axum::middleware::map_response(security_headers))
+        .with_state(ctx)
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(ctx))
+        .with_graceful_shutdown(shutdown)
+        .await
+}

@@ -4,3 +4,4 @@
 mod common;
 mod corpus;
 mod live;
+mod real_corpus;

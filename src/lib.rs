@@ -15,6 +15,8 @@
 //! - `store`: the store interface and the SQLite store.
 //! - `period`, `report`, `units`: reports over a period.
 //! - `app`: wiring for `run` and `replay`.
+//! - `privilege`: the service account, dropping root after the capture handles are open.
+//! - `preflight`: checks before capture starts (interfaces, a writable store).
 
 pub mod account;
 pub mod app;
@@ -26,6 +28,8 @@ pub mod counters;
 pub mod flush;
 pub mod parse;
 pub mod period;
+pub mod preflight;
+pub mod privilege;
 pub mod report;
 pub mod store;
 pub mod units;

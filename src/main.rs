@@ -34,7 +34,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig => {
             print!("{}", cfg.describe());
-            Ok(())
+            let problems = bwacct::preflight::check_config(&cfg);
+            for p in &problems {
+                eprintln!("bwacct: {}: {p}", cfg.path.display());
+            }
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!("{} problem(s) would stop `run`", problems.len())
+            }
         }
         Command::Replay(args) => {
             let summary = app::replay(&cfg, &args.files)?;
@@ -42,7 +50,12 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run => {
-            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
+            // One thread until `run` has dropped root: capabilities are per thread, and every
+            // thread must lose them (see `privilege`).
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
             let summary = rt.block_on(app::run(cfg, shutdown_signal()))?;
             println!("{summary}");
             Ok(())

@@ -27,6 +27,10 @@ pub enum AppError {
     Io(#[from] std::io::Error),
     #[error("{count} interval(s) could not be written to the store and are lost: {store}")]
     Unflushed { count: usize, store: String },
+    #[error(transparent)]
+    Privilege(#[from] crate::privilege::PrivilegeError),
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::PreflightError),
 }
 
 /// The parts of the packet path that every source shares.

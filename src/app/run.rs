@@ -7,6 +7,8 @@ use crate::capture::live::{InterfaceStats, KernelStats, LiveSource, StopHandle};
 use crate::config::Config;
 use crate::counters::{Counters, PacketStats};
 use crate::flush::{bucket_start, Flusher};
+use crate::preflight;
+use crate::privilege::{self, Account, Dropped};
 use crate::store::{sqlite::SqliteStore, Sample};
 use std::fmt;
 use std::future::Future;
@@ -51,7 +53,13 @@ fn now_secs() -> i64 {
 
 /// Runs until `shutdown` completes, then flushes and returns.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunSummary, AppError> {
-    let store = SqliteStore::open(&cfg.storage.sqlite)?;
+    // Everything that can be checked is checked before a capture handle is opened.
+    let account = Account::for_service(&cfg.service)?;
+    preflight::interfaces(&cfg.capture.interfaces)?;
+    if privilege::running_as_root() && !account.is_root() {
+        preflight::prepare_store_dir(&cfg.storage.sqlite, &account)?;
+    }
+    preflight::store_writable(&cfg.storage.sqlite, &account)?;
     let pipeline = Pipeline::new(&cfg.accounting);
     let counters = Counters::new(super::layout(&cfg.accounting));
     let names: Vec<Option<&str>> = if cfg.capture.interfaces.is_empty() {
@@ -67,6 +75,25 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     for name in names {
         sources.push(LiveSource::open(&cfg.capture, name)?);
     }
+    // Root was needed for the capture handles only: from here on, the service account. This
+    // runs before any other thread exists (capabilities are per thread).
+    match privilege::drop_privileges(&account, privilege::capabilities_to_keep(false))? {
+        Dropped::To {
+            user, uid, kept, ..
+        } => {
+            tracing::info!(
+                user,
+                uid,
+                capabilities = format!("{kept:#x}"),
+                "dropped root"
+            )
+        }
+        Dropped::NotRoot { uid } => tracing::info!(uid, "not started as root: nothing to drop"),
+        Dropped::KeptRoot => tracing::warn!(
+            "[service] user = \"root\": running with every privilege (not recommended)"
+        ),
+    }
+    let store = SqliteStore::open(&cfg.storage.sqlite)?;
     let stop = StopHandle::default();
     let mut iface_stats = Vec::new();
     let mut threads = Vec::new();

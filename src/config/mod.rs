@@ -3,8 +3,10 @@
 
 mod error;
 mod raw;
+mod service;
 
 pub use error::{ConfigError, Located};
+pub use service::{Service, DEFAULT_USER};
 
 use crate::account::CountMode;
 use crate::classify::App;
@@ -44,6 +46,7 @@ pub struct Config {
     pub capture: Capture,
     pub accounting: Accounting,
     pub storage: Storage,
+    pub service: Service,
 }
 
 #[derive(Debug, Clone)]
@@ -137,6 +140,15 @@ impl Config {
             "store       sqlite {}",
             self.storage.sqlite.display()
         ));
+        line(format!(
+            "service     runs as user {}{} after opening the capture",
+            self.service.user,
+            self.service
+                .group
+                .as_ref()
+                .map(|g| format!(", group {g}"))
+                .unwrap_or_default()
+        ));
         out
     }
 }
@@ -185,6 +197,7 @@ impl Validator<'_> {
                     None => PathBuf::from("/var/lib/bwacct/bwacct.db"),
                 },
             },
+            service: self.service(raw.service)?,
         })
     }
 

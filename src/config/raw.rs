@@ -14,6 +14,8 @@ pub struct RawConfig {
     pub accounting: RawAccounting,
     #[serde(default)]
     pub storage: RawStorage,
+    #[serde(default)]
+    pub service: RawService,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,4 +54,11 @@ pub struct RawPorts {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub sqlite: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub user: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
 }

@@ -20,6 +20,13 @@ pub enum PreflightError {
         group: u32,
         mode: u32,
     },
+    #[error("store {store}: user {user} cannot enter {dir} (mode {mode:04o})")]
+    NoSearch {
+        store: PathBuf,
+        dir: PathBuf,
+        user: String,
+        mode: u32,
+    },
     #[error("store {store}: {what} is on a read-only file system")]
     ReadOnly { store: PathBuf, what: PathBuf },
     #[error("store {store}: {what} is not a regular file")]
@@ -147,6 +154,19 @@ pub fn store_writable(store: &Path, account: &Account) -> Result<(), PreflightEr
     let meta = std::fs::metadata(dir).map_err(|e| io(dir, e))?;
     if !grants(&meta, account, 0o3) {
         return Err(not_writable(dir, &meta));
+    }
+    // Every directory above must let the account through.
+    let absolute = std::path::absolute(dir).map_err(|e| io(dir, e))?;
+    for above in absolute.ancestors().skip(1) {
+        let meta = std::fs::metadata(above).map_err(|e| io(above, e))?;
+        if !grants(&meta, account, 0o1) {
+            return Err(PreflightError::NoSearch {
+                store: store.to_owned(),
+                dir: above.to_owned(),
+                user: account.user.clone(),
+                mode: meta.mode() & 0o7777,
+            });
+        }
     }
     if read_only(dir) {
         return Err(PreflightError::ReadOnly {

@@ -4,4 +4,5 @@
 mod common;
 mod corpus;
 mod live;
+mod privilege;
 mod real_corpus;

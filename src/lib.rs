@@ -12,6 +12,7 @@
 //! - `counters`: lock-free per-host tables and their drain.
 //! - `usage`: the per-host value type shared downstream.
 //! - `flush`: drained counters → store, with retries.
+//! - `journal`: samples spilled when the store fails at shutdown, merged at the next start.
 //! - `store`: the store interface and the SQLite store.
 //! - `period`, `report`, `units`: reports over a period.
 //! - `app`: wiring for `run` and `replay`.
@@ -26,6 +27,7 @@ pub mod cli;
 pub mod config;
 pub mod counters;
 pub mod flush;
+pub mod journal;
 pub mod parse;
 pub mod period;
 pub mod preflight;

@@ -6,7 +6,8 @@ use super::{AppError, Pipeline};
 use crate::capture::live::{InterfaceStats, KernelStats, LiveSource, StopHandle};
 use crate::config::Config;
 use crate::counters::{Counters, PacketStats};
-use crate::flush::{bucket_start, Flusher};
+use crate::flush::{bucket_start, Flusher, Leftover};
+use crate::journal;
 use crate::preflight;
 use crate::privilege::{self, Account, Dropped};
 use crate::store::{sqlite::SqliteStore, Sample};
@@ -111,6 +112,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         );
     }
 
+    // Intervals a previous run could not write are merged before anything new.
+    let flusher = Flusher::new(Box::new(store))
+        .with_memory_bound(cfg.storage.max_pending_bytes)
+        .with_journal(journal::path_for(&cfg.storage.sqlite));
     let (stop_flush, stop_rx) = mpsc::channel::<()>();
     let flush = {
         let counters = Arc::clone(&counters);
@@ -119,16 +124,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         let interval = cfg.accounting.interval_s;
         std::thread::Builder::new()
             .name("flush".into())
-            .spawn(move || {
-                flush_loop(
-                    counters,
-                    Flusher::new(Box::new(store)),
-                    stats,
-                    sensor,
-                    interval,
-                    stop_rx,
-                )
-            })?
+            .spawn(move || flush_loop(counters, flusher, stats, sensor, interval, stop_rx))?
     };
 
     shutdown.await;
@@ -143,13 +139,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     })
     .await
     .map_err(std::io::Error::other)?;
-    let (intervals, unflushed) =
+    let (intervals, left) =
         joined.map_err(|_| std::io::Error::other("the flush thread panicked"))?;
-    if unflushed > 0 {
-        return Err(AppError::Unflushed {
-            count: unflushed,
-            store: cfg.storage.sqlite.display().to_string(),
-        });
+    if let Some(e) = AppError::leftover(left, &cfg.storage.sqlite) {
+        return Err(e);
     }
     Ok(RunSummary {
         stats: counters.stats(),
@@ -171,7 +164,7 @@ fn kernel_total(stats: &[Arc<InterfaceStats>]) -> KernelStats {
 }
 
 /// The flush thread: at every interval boundary, drain and write; on stop, a last flush of the
-/// open interval. Returns (intervals flushed, intervals left unwritten).
+/// open interval. Returns (intervals flushed, what could not be written).
 fn flush_loop(
     counters: Arc<Counters>,
     mut flusher: Flusher,
@@ -179,7 +172,7 @@ fn flush_loop(
     sensor: String,
     interval: u32,
     stop: mpsc::Receiver<()>,
-) -> (usize, usize) {
+) -> (usize, Leftover) {
     let mut kernel_seen = KernelStats::default();
     let mut intervals = 0;
     let mut flush = |start: i64, flusher: &mut Flusher| {

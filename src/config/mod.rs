@@ -74,6 +74,8 @@ pub struct Accounting {
 #[derive(Debug, Clone)]
 pub struct Storage {
     pub sqlite: PathBuf,
+    /// Memory held for retries while the store fails, above which failures are errors.
+    pub max_pending_bytes: usize,
 }
 
 impl Config {
@@ -137,8 +139,10 @@ impl Config {
             line(format!("ports       {:<5} {}", app.name(), ports.join(" ")));
         }
         line(format!(
-            "store       sqlite {}",
-            self.storage.sqlite.display()
+            "store       sqlite {} (journal {}; alarm above {} MiB held for retries)",
+            self.storage.sqlite.display(),
+            crate::journal::path_for(&self.storage.sqlite).display(),
+            self.storage.max_pending_bytes >> 20
         ));
         line(format!(
             "service     runs as user {}{} after opening the capture",
@@ -196,6 +200,9 @@ impl Validator<'_> {
                     Some(p) => PathBuf::from(p.into_inner()),
                     None => PathBuf::from("/var/lib/bwacct/bwacct.db"),
                 },
+                max_pending_bytes: (self.int(&raw.storage.max_pending_mib, 256, 1, 65_536)?
+                    as usize)
+                    << 20,
             },
             service: self.service(raw.service)?,
         })

@@ -54,6 +54,7 @@ pub struct RawPorts {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub sqlite: Option<Spanned<String>>,
+    pub max_pending_mib: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

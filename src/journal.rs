@@ -270,8 +270,8 @@ mod tests {
         let mut b = sample(120, "2001:db8::1", u64::MAX);
         b.hosts
             .push(("198.51.100.0/24".parse().unwrap(), Usage([7; CELLS])));
-        append(&path, &[a.clone()]).unwrap();
-        append(&path, &[b.clone()]).unwrap();
+        append(&path, std::slice::from_ref(&a)).unwrap();
+        append(&path, std::slice::from_ref(&b)).unwrap();
         let back = read(&path).unwrap();
         assert_eq!(back.len(), 2);
         assert_eq!((back[0].start, &back[0].hosts), (60, &a.hosts));

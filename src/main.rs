@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     match dispatch(cli) {
@@ -56,7 +57,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .enable_all()
                 .build()
                 .context("cannot start the async runtime")?;
-            let summary = rt.block_on(app::run(cfg, shutdown_signal()))?;
+            let summary = rt.block_on(async {
+                let shutdown = shutdown_signal().context("cannot listen for SIGTERM")?;
+                anyhow::Ok(app::run(cfg, shutdown).await?)
+            })?;
             println!("{summary}");
             Ok(())
         }
@@ -64,20 +68,18 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Listens for SIGTERM and SIGINT from now on (before `run` opens anything, so that an early
+/// signal stops it cleanly rather than killing it); the future completes on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot listen for SIGTERM: {e}");
-            return std::future::pending().await;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    })
 }
 
 fn report_command(cfg: &Config, args: ReportArgs) -> anyhow::Result<()> {

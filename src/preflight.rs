@@ -113,6 +113,32 @@ fn read_only(path: &Path) -> bool {
     rc == 0 && st.f_flag & libc::ST_RDONLY != 0
 }
 
+/// Creates and removes a file in `dir`: a file system that went read-only after an error
+/// (ext4's errors=remount-ro) still looks writable to statvfs.
+fn probe(store: &Path, dir: &Path) -> Result<(), PreflightError> {
+    let path = dir.join(format!(".bwacct-probe-{}", std::process::id()));
+    let made = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path);
+    match made {
+        Ok(_) => std::fs::remove_file(&path).map_err(|source| PreflightError::Io {
+            store: store.to_owned(),
+            what: path.clone(),
+            source,
+        }),
+        Err(e) if e.raw_os_error() == Some(libc::EROFS) => Err(PreflightError::ReadOnly {
+            store: store.to_owned(),
+            what: dir.to_owned(),
+        }),
+        Err(source) => Err(PreflightError::Io {
+            store: store.to_owned(),
+            what: dir.to_owned(),
+            source,
+        }),
+    }
+}
+
 /// The store file (if it exists) and its directory (or, if that is missing, the nearest
 /// existing ancestor, in which it would be created) are writable by `account`, on a writable
 /// file system.
@@ -173,6 +199,9 @@ pub fn store_writable(store: &Path, account: &Account) -> Result<(), PreflightEr
             store: store.to_owned(),
             what: dir.to_owned(),
         });
+    }
+    if account.is_root() || crate::privilege::Account::current().uid == account.uid {
+        probe(store, dir)?;
     }
     Ok(())
 }

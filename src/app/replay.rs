@@ -11,7 +11,7 @@ use crate::store::{sqlite::SqliteStore, Sample};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What a replay did.
 #[derive(Debug, Clone, Default)]
@@ -138,6 +138,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
 
     let (tx, rx) = mpsc::sync_channel::<Sample>(8);
     let max_pending = cfg.storage.max_pending_bytes;
+    let retry_on_stop = cfg.storage.retry_on_stop;
     let journal = crate::journal::path_for(&cfg.storage.sqlite);
     let flusher = std::thread::Builder::new()
         .name("flush".into())
@@ -148,7 +149,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
             for sample in rx {
                 flusher.submit(sample);
             }
-            flusher.finish(Duration::from_secs(30))
+            flusher.finish(retry_on_stop)
         })?;
 
     let (full_tx, full_rx) = mpsc::sync_channel::<Chunk>(CHUNKS);

@@ -122,9 +122,20 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         let stats = iface_stats.clone();
         let sensor = cfg.sensor.clone();
         let interval = cfg.accounting.interval_s;
+        let retry_on_stop = cfg.storage.retry_on_stop;
         std::thread::Builder::new()
             .name("flush".into())
-            .spawn(move || flush_loop(counters, flusher, stats, sensor, interval, stop_rx))?
+            .spawn(move || {
+                flush_loop(
+                    counters,
+                    flusher,
+                    stats,
+                    sensor,
+                    interval,
+                    retry_on_stop,
+                    stop_rx,
+                )
+            })?
     };
 
     shutdown.await;
@@ -171,6 +182,7 @@ fn flush_loop(
     stats: Vec<Arc<InterfaceStats>>,
     sensor: String,
     interval: u32,
+    retry_on_stop: Duration,
     stop: mpsc::Receiver<()>,
 ) -> (usize, Leftover) {
     let mut kernel_seen = KernelStats::default();
@@ -214,9 +226,13 @@ fn flush_loop(
     let mut open = bucket_start(now_secs(), interval);
     loop {
         let next = open + i64::from(interval);
-        let wait = (next - now_secs()).max(0) as u64;
-        // Wake at least every second to retry a failed write.
-        match stop.recv_timeout(Duration::from_secs(wait.min(1))) {
+        // Wake right at the boundary (a SIGKILL then loses as little as possible), and at least
+        // every second to retry a failed write.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let wait = Duration::from_secs(u64::try_from(next).unwrap_or(0)).saturating_sub(now);
+        match stop.recv_timeout(wait.min(Duration::from_secs(1))) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
@@ -228,6 +244,6 @@ fn flush_loop(
         }
     }
     flush(open, &mut flusher);
-    let left = flusher.finish(Duration::from_secs(30));
+    let left = flusher.finish(retry_on_stop);
     (intervals, left)
 }

@@ -76,6 +76,9 @@ pub struct Storage {
     pub sqlite: PathBuf,
     /// Memory held for retries while the store fails, above which failures are errors.
     pub max_pending_bytes: usize,
+    /// How long a stopping `run` or `replay` keeps retrying a failing store before it spills
+    /// to the journal (systemd's TimeoutStopSec must be longer).
+    pub retry_on_stop: std::time::Duration,
 }
 
 impl Config {
@@ -139,10 +142,11 @@ impl Config {
             line(format!("ports       {:<5} {}", app.name(), ports.join(" ")));
         }
         line(format!(
-            "store       sqlite {} (journal {}; alarm above {} MiB held for retries)",
+            "store       sqlite {} (journal {}; alarm above {} MiB held for retries; retries {} s when stopping)",
             self.storage.sqlite.display(),
             crate::journal::path_for(&self.storage.sqlite).display(),
-            self.storage.max_pending_bytes >> 20
+            self.storage.max_pending_bytes >> 20,
+            self.storage.retry_on_stop.as_secs()
         ));
         line(format!(
             "service     runs as user {}{} after opening the capture",
@@ -203,6 +207,12 @@ impl Validator<'_> {
                 max_pending_bytes: (self.int(&raw.storage.max_pending_mib, 256, 1, 65_536)?
                     as usize)
                     << 20,
+                retry_on_stop: std::time::Duration::from_secs(self.int(
+                    &raw.storage.retry_on_stop_s,
+                    30,
+                    0,
+                    3600,
+                )? as u64),
             },
             service: self.service(raw.service)?,
         })

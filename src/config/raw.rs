@@ -55,6 +55,7 @@ pub struct RawPorts {
 pub struct RawStorage {
     pub sqlite: Option<Spanned<String>>,
     pub max_pending_mib: Option<Spanned<i64>>,
+    pub retry_on_stop_s: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -3,6 +3,7 @@
 
 mod common;
 mod corpus;
+mod durability;
 mod live;
 mod privilege;
 mod real_corpus;

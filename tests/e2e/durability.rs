@@ -330,7 +330,7 @@ fn a_full_file_system_is_retried_and_nothing_is_silently_lost() {
 }
 
 /// An 8 MiB ext4 image, loop-mounted with errors=remount-ro; unmounted when dropped.
-struct Ext4(PathBuf, PathBuf);
+struct Ext4(PathBuf);
 
 impl Ext4 {
     fn new(top: &Path) -> Self {
@@ -346,7 +346,7 @@ impl Ext4 {
             &image.display().to_string(),
             &at.display().to_string(),
         ]);
-        Ext4(at, image)
+        Ext4(at)
     }
 
     /// An ext4 error, as a failing disk would raise: the kernel makes the file system read-only

@@ -161,6 +161,9 @@ impl Config {
     }
 }
 
+/// The longest `[capture] filter` accepted (a BPF expression, one line).
+const MAX_FILTER_LEN: usize = 4096;
+
 struct Validator<'a> {
     src: &'a Source<'a>,
 }
@@ -246,13 +249,29 @@ impl Validator<'_> {
             if !ok {
                 return self.err(name.span(), format!("{v:?} is not a valid interface name"));
             }
+            if interfaces.contains(v) {
+                return self.err(name.span(), format!("interface {v:?} is listed twice"));
+            }
             interfaces.push(name.into_inner());
         }
+        let filter = match raw.filter {
+            Some(f)
+                if f.get_ref().len() > MAX_FILTER_LEN
+                    || f.get_ref().chars().any(char::is_control) =>
+            {
+                return self.err(
+                    f.span(),
+                    format!("the filter must be one line of at most {MAX_FILTER_LEN} characters"),
+                )
+            }
+            Some(f) => f.into_inner(),
+            None => String::new(),
+        };
         Ok(Capture {
             interfaces,
             promiscuous: raw.promiscuous.unwrap_or(true),
             snaplen: self.int(&raw.snaplen, 128, 68, 262_144)? as u32,
-            filter: raw.filter.map(Spanned::into_inner).unwrap_or_default(),
+            filter,
             buffer_bytes: (self.int(&raw.buffer_mib, 64, 1, 2047)? as u32) << 20,
             timeout_ms: self.int(&raw.timeout_ms, 100, 1, 10_000)? as u32,
         })
@@ -340,37 +359,44 @@ impl Validator<'_> {
             (App::Ftp, raw.ftp),
             (App::P2p, raw.p2p),
         ];
-        let mut seen: Vec<(u16, App)> = Vec::new();
+        // Explicit ports with their place, checked against every final list (defaults too).
+        let mut explicit: Vec<(App, u16, std::ops::Range<usize>)> = Vec::new();
+        let mut given_apps = Vec::new();
         for (app, list) in given {
-            let ports = match list {
-                None => lists
-                    .iter()
-                    .find(|(a, _)| *a == app)
-                    .map(|(_, p)| p.clone())
-                    .unwrap_or_default(),
-                Some(list) => {
-                    let mut ports = Vec::new();
-                    for p in list.into_inner() {
-                        let Ok(port) = u16::try_from(*p.get_ref()) else {
-                            return self.err(
-                                p.span(),
-                                format!("{} is not a port (0 to 65535)", p.get_ref()),
-                            );
-                        };
-                        if let Some((_, other)) = seen.iter().find(|(q, _)| *q == port) {
-                            return self.err(
-                                p.span(),
-                                format!("port {port} is already in the {} list", other.name()),
-                            );
-                        }
-                        ports.push(port);
-                    }
-                    ports
+            let Some(list) = list else { continue };
+            given_apps.push(app);
+            let mut ports = Vec::new();
+            for p in list.into_inner() {
+                let Ok(port) = u16::try_from(*p.get_ref()) else {
+                    return self.err(
+                        p.span(),
+                        format!("{} is not a port (0 to 65535)", p.get_ref()),
+                    );
+                };
+                if ports.contains(&port) {
+                    return self.err(p.span(), format!("port {port} is listed twice"));
                 }
-            };
-            seen.extend(ports.iter().map(|&p| (p, app)));
+                ports.push(port);
+                explicit.push((app, port, p.span()));
+            }
             if let Some(entry) = lists.iter_mut().find(|(a, _)| *a == app) {
                 entry.1 = ports;
+            }
+        }
+        for (app, port, span) in explicit {
+            let other = lists
+                .iter()
+                .find(|(a, ports)| *a != app && ports.contains(&port));
+            if let Some((other, _)) = other {
+                let hint = if given_apps.contains(other) {
+                    String::new()
+                } else {
+                    format!(" (by default; list `{}` to move it)", other.name())
+                };
+                return self.err(
+                    span,
+                    format!("port {port} is already in the {} list{hint}", other.name()),
+                );
             }
         }
         Ok(lists)

@@ -2,6 +2,7 @@
 //! and its command line. One test binary, grouped by theme.
 
 mod common;
+mod config_checks;
 mod corpus;
 mod durability;
 mod live;

@@ -114,7 +114,8 @@ fn read_only(path: &Path) -> bool {
 }
 
 /// Creates and removes a file in `dir`: a file system that went read-only after an error
-/// (ext4's errors=remount-ro) still looks writable to statvfs.
+/// (ext4's errors=remount-ro) still looks writable to statvfs. Done as the account itself only
+/// (root under a systemd `CapabilityBoundingSet` without CAP_DAC_OVERRIDE may not write there).
 fn probe(store: &Path, dir: &Path) -> Result<(), PreflightError> {
     let path = dir.join(format!(".bwacct-probe-{}", std::process::id()));
     let made = std::fs::OpenOptions::new()
@@ -141,7 +142,8 @@ fn probe(store: &Path, dir: &Path) -> Result<(), PreflightError> {
 
 /// The store file (if it exists) and its directory (or, if that is missing, the nearest
 /// existing ancestor, in which it would be created) are writable by `account`, on a writable
-/// file system.
+/// file system. When this process is that account, a file is created there to be sure; `run`
+/// calls this again after dropping root for that reason.
 pub fn store_writable(store: &Path, account: &Account) -> Result<(), PreflightError> {
     let io = |what: &Path, source| PreflightError::Io {
         store: store.to_owned(),
@@ -200,7 +202,7 @@ pub fn store_writable(store: &Path, account: &Account) -> Result<(), PreflightEr
             what: dir.to_owned(),
         });
     }
-    if account.is_root() || crate::privilege::Account::current().uid == account.uid {
+    if crate::privilege::Account::current().uid == account.uid {
         probe(store, dir)?;
     }
     Ok(())

@@ -94,6 +94,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
             "[service] user = \"root\": running with every privilege (not recommended)"
         ),
     }
+    // Now as the account that writes it: a file system gone read-only shows here.
+    preflight::store_writable(&cfg.storage.sqlite, &account)?;
     let store = SqliteStore::open(&cfg.storage.sqlite)?;
     let stop = StopHandle::default();
     let mut iface_stats = Vec::new();

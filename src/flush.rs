@@ -93,6 +93,11 @@ impl Flusher {
         self.pending.iter().map(|p| p.hosts.len()).sum::<usize>() * ROW_BYTES
     }
 
+    /// Whether the memory held for retries is past the bound (failures are then errors).
+    pub fn over_bound(&self) -> bool {
+        self.held_bytes() > self.bound
+    }
+
     /// Queues a sample and writes everything queued, oldest first.
     pub fn submit(&mut self, sample: Sample) -> FlushReport {
         match self
@@ -149,7 +154,7 @@ impl Flusher {
         let backoff = Duration::from_millis(250u64 << self.failures.min(8));
         self.next_retry = Some(Instant::now() + backoff);
         let held = self.held_bytes();
-        if held > self.bound || !e.is_transient() {
+        if self.over_bound() || !e.is_transient() {
             tracing::error!(
                 pending_intervals = self.pending.len(),
                 held_mib = held >> 20,
@@ -223,6 +228,67 @@ impl Flusher {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::store::sqlite::SqliteStore;
+    use crate::store::Query;
+
+    fn sample(start: i64, bytes: u64) -> Sample {
+        let mut usage = Usage::default();
+        usage.0[0] = bytes;
+        usage.0[1] = 1;
+        Sample {
+            sensor: "s".into(),
+            start,
+            interval_s: 60,
+            hosts: vec![("198.51.100.7".parse().unwrap(), usage)],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_locked_store_keeps_merges_and_finally_journals_the_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("bw.db");
+        let store = SqliteStore::open(&db).unwrap();
+        store.set_busy_timeout(Duration::ZERO).unwrap();
+        let journal = journal::path_for(&db);
+        let mut flusher = Flusher::new(Box::new(store))
+            .with_memory_bound(1)
+            .with_journal(journal.clone());
+        // Another writer holds the store: nothing is written, everything is kept and merged.
+        let other = rusqlite::Connection::open(&db).unwrap();
+        other.execute_batch("BEGIN EXCLUSIVE").unwrap();
+        for (start, bytes) in [(60, 100), (60, 20), (120, 3)] {
+            let r = flusher.submit(sample(start, bytes));
+            assert_eq!(r.written, 0);
+        }
+        assert_eq!(flusher.pending(), 2, "same interval merged");
+        assert!(flusher.held_bytes() >= 2 * ROW_BYTES);
+        assert!(flusher.over_bound(), "past a 1-byte bound: errors, counts still kept");
+        // Still locked when it must stop: the journal takes them.
+        let left = flusher.finish(Duration::ZERO);
+        assert_eq!(
+            left,
+            Leftover::Journaled {
+                intervals: 2,
+                journal: journal.clone()
+            }
+        );
+        other.execute_batch("COMMIT").unwrap();
+        // The next start merges them before anything new.
+        let store = SqliteStore::open(&db).unwrap();
+        let mut flusher = Flusher::new(Box::new(store)).with_journal(journal.clone());
+        assert!(!journal.exists());
+        assert_eq!(flusher.finish(Duration::ZERO), Leftover::Nothing);
+        let reader = SqliteStore::open_read_only(&db).unwrap();
+        let q = Query {
+            from: 0,
+            to: 1000,
+            sensor: None,
+        };
+        let rows = reader.usage_by_host(&q).unwrap();
+        assert_eq!((rows[0].1 .0[0], rows[0].1 .0[1]), (123, 3));
+    }
 
     #[test]
     fn buckets_align_on_the_clock() {

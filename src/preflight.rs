@@ -214,7 +214,11 @@ pub fn check_config(cfg: &crate::config::Config) -> Vec<String> {
     if let Err(e) = interfaces(&cfg.capture.interfaces) {
         problems.push(e.to_string());
     }
-    match Account::for_service(&cfg.service) {
+    // The account that will write the store: the service user if it exists (whoever runs
+    // check-config), else what `run` would use here.
+    let account = Account::lookup(&cfg.service.user, cfg.service.group.as_deref())
+        .or_else(|_| Account::for_service(&cfg.service));
+    match account {
         Ok(account) => {
             // A missing directory is created by `run` (as root) for the service account.
             let creates = crate::privilege::running_as_root()

@@ -1,9 +1,10 @@
-//! Shared by the fuzz targets and the seed writer: how one fuzz input encodes a captured frame.
-//! Owns only that encoding; the code under test is the `bwacct` library.
+//! Shared by the fuzz targets: how one fuzz input encodes a captured frame. Owns only that
+//! encoding (which `scripts/fuzz-seed` writes); the code under test is the `bwacct` library.
 
 use bwacct::parse::LinkType;
 
-/// Every link type `bwacct::parse::decode` reads, indexed by the input's first byte.
+/// Every link type `bwacct::parse::decode` reads: where the input's DLT is not one bwacct
+/// knows, it picks one of these, so random inputs reach them all.
 pub const LINKS: [LinkType; 8] = [
     LinkType::Ethernet,
     LinkType::LinuxSll,
@@ -15,8 +16,9 @@ pub const LINKS: [LinkType; 8] = [
     LinkType::Loop,
 ];
 
-/// Bytes in front of the frame: link selector, then the wire length (u32, little-endian).
-pub const HEADER_LEN: usize = 5;
+/// Bytes in front of the frame: the pcap link type (u16) and the wire length (u32), both
+/// little-endian.
+pub const HEADER_LEN: usize = 6;
 
 /// One fuzz input: which link type, libpcap's `len`, and the captured bytes.
 pub struct Frame<'a> {
@@ -28,22 +30,16 @@ pub struct Frame<'a> {
 impl<'a> Frame<'a> {
     /// Splits an input; too short ones are None.
     pub fn from_input(input: &'a [u8]) -> Option<Self> {
-        let (&[sel, a, b, c, d], data) = input.split_first_chunk::<HEADER_LEN>()?;
-        let link = *LINKS.get(usize::from(sel) % LINKS.len())?;
+        let (&[d0, d1, a, b, c, d], data) = input.split_first_chunk::<HEADER_LEN>()?;
+        let dlt = u16::from_le_bytes([d0, d1]);
+        let link = match LinkType::from_dlt(i32::from(dlt)) {
+            Ok(link) => link,
+            Err(_) => *LINKS.get(usize::from(dlt) % LINKS.len())?,
+        };
         Some(Self {
             link,
             wire_len: u32::from_le_bytes([a, b, c, d]),
             data,
         })
-    }
-
-    /// The input that encodes a frame of `link` (for seeds).
-    pub fn encode(link: LinkType, wire_len: u32, data: &[u8]) -> Option<Vec<u8>> {
-        let sel = LINKS.iter().position(|l| *l == link)?;
-        let mut v = Vec::with_capacity(HEADER_LEN + data.len());
-        v.push(u8::try_from(sel).ok()?);
-        v.extend_from_slice(&wire_len.to_le_bytes());
-        v.extend_from_slice(data);
-        Some(v)
     }
 }

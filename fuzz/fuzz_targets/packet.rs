@@ -1,6 +1,7 @@
-//! The packet path on any bytes and every link type (the input's DLT, see `bwacct_fuzz::Frame`): `parse::decode`, then
-//! `Accountant::process` into real counters (two layouts: small direct networks, and every
-//! address in hashed tables with a small cap so the overflow path runs), drained now and then.
+//! The packet path on any bytes and every link type (the input's DLT, see `bwacct_fuzz::Frame`):
+//! `parse::decode`, then `Accountant::process` into real counters (two layouts: small direct
+//! networks, and every address in hashed tables with a small cap so the overflow path runs),
+//! drained now and then.
 #![no_main]
 
 use bwacct::account::{Accountant, CountMode};

@@ -264,7 +264,10 @@ mod tests {
         }
         assert_eq!(flusher.pending(), 2, "same interval merged");
         assert!(flusher.held_bytes() >= 2 * ROW_BYTES);
-        assert!(flusher.over_bound(), "past a 1-byte bound: errors, counts still kept");
+        assert!(
+            flusher.over_bound(),
+            "past a 1-byte bound: errors, counts still kept"
+        );
         // Still locked when it must stop: the journal takes them.
         let left = flusher.finish(Duration::ZERO);
         assert_eq!(

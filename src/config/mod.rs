@@ -242,8 +242,11 @@ impl Validator<'_> {
         let mut interfaces = Vec::new();
         for name in raw.interfaces.map(Spanned::into_inner).unwrap_or_default() {
             let v = name.get_ref();
+            // As the kernel's dev_valid_name: under IFNAMSIZ, no '/', whitespace, "." or "..".
             let ok = !v.is_empty()
                 && v.len() < 16
+                && v != "."
+                && v != ".."
                 && v.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':'));
             if !ok {

@@ -12,6 +12,7 @@
 //! - `counters`: lock-free per-host tables and their drain.
 //! - `usage`: the per-host value type shared downstream.
 //! - `flush`: drained counters → store, with retries.
+//! - `journal`: samples spilled when the store fails at shutdown, merged at the next start.
 //! - `store`: the store interface and the SQLite store.
 //! - `period`, `report`, `units`: reports over a period.
 //! - `customer`: which customer a usage row belongs to.
@@ -22,6 +23,9 @@
 //! - `graph`: usage graphs (PNG, SVG) drawn with an embedded font; `site`: the static site.
 //! - `status`: what a running collector shows (last interval, totals since start, flushes).
 //! - `web`: the dashboard, the JSON API and `/metrics` (axum).
+//! - `privilege`: the service account, dropping root after the capture handles are open.
+//! - `preflight`: checks before capture starts (interfaces, a writable store).
+//! - `journal`: counts the store refused at shutdown, kept beside it until the next start.
 //! - `app`: wiring for `run`, `replay`, `serve` and the customer commands.
 
 pub mod account;
@@ -35,8 +39,11 @@ pub mod customer;
 pub mod flush;
 pub mod graph;
 pub mod hooks;
+pub mod journal;
 pub mod parse;
 pub mod period;
+pub mod preflight;
+pub mod privilege;
 pub mod quantity;
 pub mod quota;
 pub mod report;

@@ -18,6 +18,7 @@ fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
         .init();
     match dispatch(cli) {
@@ -34,7 +35,15 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::CheckConfig => {
             print!("{}", cfg.describe());
-            Ok(())
+            let problems = bwacct::preflight::check_config(&cfg);
+            for p in &problems {
+                eprintln!("bwacct: {}: {p}", cfg.path.display());
+            }
+            if problems.is_empty() {
+                Ok(())
+            } else {
+                anyhow::bail!("{} problem(s) would stop `run`", problems.len())
+            }
         }
         Command::Replay(args) => {
             let summary = app::replay(&cfg, &args.files)?;
@@ -42,8 +51,16 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Run => {
-            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            let summary = rt.block_on(app::run(cfg, shutdown_signal()))?;
+            // One thread until `run` has dropped root: capabilities are per thread, and every
+            // thread must lose them (see `privilege`).
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            let summary = rt.block_on(async {
+                let shutdown = shutdown_signal().context("cannot listen for SIGTERM")?;
+                anyhow::Ok(app::run(cfg, shutdown).await?)
+            })?;
             println!("{summary}");
             Ok(())
         }
@@ -73,27 +90,32 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
                 .listen
                 .or(cfg.web.as_ref().map(|w| w.listen))
                 .unwrap_or_else(|| bwacct::config::Web::default().listen);
-            let rt = tokio::runtime::Runtime::new().context("cannot start the async runtime")?;
-            rt.block_on(app::serve(cfg, listen, shutdown_signal()))?;
+            // One thread until `serve` has dropped root (as `run`).
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .context("cannot start the async runtime")?;
+            rt.block_on(async {
+                let shutdown = shutdown_signal().context("cannot listen for SIGTERM")?;
+                anyhow::Ok(app::serve(cfg, listen, shutdown).await?)
+            })?;
             Ok(())
         }
     }
 }
 
-/// Completes on SIGTERM or SIGINT.
-async fn shutdown_signal() {
+/// Listens for SIGTERM and SIGINT from now on (before `run` opens anything, so that an early
+/// signal stops it cleanly rather than killing it); the future completes on either.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{signal, SignalKind};
-    let mut term = match signal(SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::error!("cannot listen for SIGTERM: {e}");
-            return std::future::pending().await;
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    };
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = tokio::signal::ctrl_c() => {}
-    }
+    })
 }
 
 fn report_command(cfg: &Config, args: ReportArgs) -> anyhow::Result<()> {

@@ -187,9 +187,12 @@ impl Serialize for Report {
     }
 }
 
-/// Neutralises spreadsheet formulas in untrusted text (`=`, `+`, `-`, `@` at the start).
+/// Neutralises spreadsheet formulas in untrusted text (`=`, `+`, `-`, `@`, tab or CR at the
+/// start, also after leading spaces, which spreadsheets skip).
 fn csv_text(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if s.trim_start_matches(' ')
+        .starts_with(['=', '+', '-', '@', '\t', '\r'])
+    {
         format!("'{s}")
     } else {
         s.to_owned()
@@ -328,4 +331,27 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         writeln!(out, "{}", text.trim_end())?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_text;
+
+    #[test]
+    fn spreadsheet_formulas_are_neutralised() {
+        for bad in [
+            "=1+1",
+            "+1",
+            "-1",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "  =HYPERLINK(\"x\")",
+        ] {
+            assert!(csv_text(bad).starts_with('\''), "{bad:?}");
+        }
+        for fine in ["goneril", "198.51.100.7", "a=b", ""] {
+            assert_eq!(csv_text(fine), fine);
+        }
+    }
 }

@@ -33,8 +33,6 @@ pub enum AppError {
     Capture(#[from] CaptureError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("{count} interval(s) could not be written to the store and are lost: {store}")]
-    Unflushed { count: usize, store: String },
     #[error("the counts are stored, but the quota check failed: {0}")]
     Quota(#[from] QuotaError),
     #[error("cannot listen on {address}: {source}")]
@@ -50,6 +48,42 @@ pub enum AppError {
     Period(#[from] crate::period::PeriodError),
     #[error("{0}")]
     Usage(String),
+    #[error("{count} interval(s) could not be written to the store {store} nor to its journal ({reason}): their counts are in the log above")]
+    Unflushed {
+        count: usize,
+        store: String,
+        reason: String,
+    },
+    #[error("the store {store} kept failing: {count} interval(s) are saved in {journal} and merged into the store at the next start")]
+    Journaled {
+        count: usize,
+        store: String,
+        journal: String,
+    },
+    #[error(transparent)]
+    Privilege(#[from] crate::privilege::PrivilegeError),
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::PreflightError),
+}
+
+impl AppError {
+    /// The error for what the flusher left behind, if anything.
+    pub fn leftover(left: crate::flush::Leftover, store: &std::path::Path) -> Option<Self> {
+        let store = store.display().to_string();
+        match left {
+            crate::flush::Leftover::Nothing => None,
+            crate::flush::Leftover::Journaled { intervals, journal } => Some(Self::Journaled {
+                count: intervals,
+                store,
+                journal: journal.display().to_string(),
+            }),
+            crate::flush::Leftover::Unwritten { intervals, reason } => Some(Self::Unflushed {
+                count: intervals,
+                store,
+                reason,
+            }),
+        }
+    }
 }
 
 /// The parts of the packet path that every source shares.

@@ -1,13 +1,17 @@
 //! `run`: the long-running service. Capture threads (one per interface) count; the flush thread
 //! drains the counters at every interval boundary of the wall clock and writes the store, then
 //! asks the quota service to check; SIGHUP reloads customers; the shutdown trigger stops
-//! capture, flushes what is counted, lets the last quota check finish and returns.
+//! capture, flushes what is counted, lets the last quota check finish and returns. Root is
+//! dropped as soon as the capture handles (and the web socket) are open.
 
 use super::{AppError, Pipeline};
 use crate::capture::live::{InterfaceStats, KernelStats, LiveSource, StopHandle};
 use crate::config::Config;
 use crate::counters::{Counters, PacketStats};
-use crate::flush::{bucket_start, FlushReport, Flusher};
+use crate::flush::{bucket_start, FlushReport, Flusher, Leftover};
+use crate::journal;
+use crate::preflight;
+use crate::privilege::{self, Account, Dropped};
 use crate::quota::service::{Msg, QuotaService};
 use crate::status::{Source, Status};
 use crate::store::{sqlite::SqliteStore, Sample};
@@ -55,7 +59,13 @@ fn now_secs() -> i64 {
 
 /// Runs until `shutdown` completes, then flushes and returns.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunSummary, AppError> {
-    let store = SqliteStore::open(&cfg.storage.sqlite)?;
+    // Everything that can be checked is checked before a capture handle is opened.
+    let account = Account::for_service(&cfg.service)?;
+    preflight::interfaces(&cfg.capture.interfaces)?;
+    if privilege::running_as_root() && !account.is_root() {
+        preflight::prepare_store_dir(&cfg.storage.sqlite, &account)?;
+    }
+    preflight::store_writable(&cfg.storage.sqlite, &account)?;
     let pipeline = Pipeline::new(&cfg.accounting);
     let counters = Counters::new(super::layout(&cfg.accounting));
     let names: Vec<Option<&str>> = if cfg.capture.interfaces.is_empty() {
@@ -71,13 +81,35 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     for name in names {
         sources.push(LiveSource::open(&cfg.capture, name)?);
     }
-    // Quotas (and automatic shaping) start once capture can.
-    let quota = QuotaService::start(&cfg)?;
-    // Bind before capturing: a taken port is a clear error at start, not a silent omission.
+    // Bind before dropping root and before capturing: a taken port is a clear error at start,
+    // and a privileged port (443) stays possible.
     let listener = match &cfg.web {
         Some(w) => Some(super::serve::bind(w.listen).await?),
         None => None,
     };
+    // Root was needed for the capture handles only: from here on, the service account. This
+    // runs before any other thread exists (capabilities are per thread).
+    match privilege::drop_privileges(&account, privilege::capabilities_to_keep(cfg.shaping.auto))? {
+        Dropped::To {
+            user, uid, kept, ..
+        } => {
+            tracing::info!(
+                user,
+                uid,
+                capabilities = format!("{kept:#x}"),
+                "dropped root"
+            )
+        }
+        Dropped::NotRoot { uid } => tracing::info!(uid, "not started as root: nothing to drop"),
+        Dropped::KeptRoot => tracing::warn!(
+            "[service] user = \"root\": running with every privilege (not recommended)"
+        ),
+    }
+    // Now as the account that writes it: a file system gone read-only shows here.
+    preflight::store_writable(&cfg.storage.sqlite, &account)?;
+    let store = SqliteStore::open(&cfg.storage.sqlite)?;
+    // Quotas (and automatic shaping) start once capture can, as the service account.
+    let quota = QuotaService::start(&cfg)?;
     let stop = StopHandle::default();
     let mut iface_stats = Vec::new();
     let mut threads = Vec::new();
@@ -115,6 +147,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         }))
     });
 
+    // Intervals a previous run could not write are merged before anything new.
+    let flusher = Flusher::new(Box::new(store))
+        .with_memory_bound(cfg.storage.max_pending_bytes)
+        .with_journal(journal::path_for(&cfg.storage.sqlite));
     let (stop_flush, stop_rx) = mpsc::channel::<()>();
     let flush = {
         let counters = Arc::clone(&counters);
@@ -122,18 +158,20 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         let stats = iface_stats.clone();
         let sensor = cfg.sensor.clone();
         let interval = cfg.accounting.interval_s;
+        let retry_on_stop = cfg.storage.retry_on_stop;
         let checks = quota.sender();
         std::thread::Builder::new()
             .name("flush".into())
             .spawn(move || {
                 flush_loop(
                     counters,
-                    Flusher::new(Box::new(store)),
+                    flusher,
                     FlushContext {
                         stats,
                         status,
                         sensor,
                         interval,
+                        retry_on_stop,
                     },
                     stop_rx,
                     checks,
@@ -141,7 +179,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
             })?
     };
 
-    let store_path = cfg.storage.sqlite.display().to_string();
+    let store_path = cfg.storage.sqlite.clone();
     super::reload::serve_until(shutdown, cfg, quota.sender()).await;
     tracing::info!("stopping: flushing what is counted");
     let _ = stop_web.send(true);
@@ -165,13 +203,10 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     })
     .await
     .map_err(std::io::Error::other)?;
-    let (intervals, unflushed) =
+    let (intervals, left) =
         joined.map_err(|_| std::io::Error::other("the flush thread panicked"))?;
-    if unflushed > 0 {
-        return Err(AppError::Unflushed {
-            count: unflushed,
-            store: store_path,
-        });
+    if let Some(e) = AppError::leftover(left, &store_path) {
+        return Err(e);
     }
     Ok(RunSummary {
         stats: counters.stats(),
@@ -199,23 +234,26 @@ struct FlushContext {
     status: Arc<Status>,
     sensor: String,
     interval: u32,
+    /// How long the last flush keeps retrying a failing store before the journal.
+    retry_on_stop: Duration,
 }
 
 /// The flush thread: at every interval boundary, drain and write; on stop, a last flush of the
 /// open interval. After every write that leaves nothing pending, a quota check is asked for.
-/// Returns (intervals flushed, intervals left unwritten).
+/// Returns (intervals flushed, what could not be written).
 fn flush_loop(
     counters: Arc<Counters>,
     mut flusher: Flusher,
     cx: FlushContext,
     stop: mpsc::Receiver<()>,
     checks: mpsc::Sender<Msg>,
-) -> (usize, usize) {
+) -> (usize, Leftover) {
     let FlushContext {
         stats,
         status,
         sensor,
         interval,
+        retry_on_stop,
     } = cx;
     let stored = |report: &FlushReport| {
         if report.written > 0 && report.pending == 0 {
@@ -267,9 +305,13 @@ fn flush_loop(
     let mut open = bucket_start(now_secs(), interval);
     loop {
         let next = open + i64::from(interval);
-        let wait = (next - now_secs()).max(0) as u64;
-        // Wake at least every second to retry a failed write.
-        match stop.recv_timeout(Duration::from_secs(wait.min(1))) {
+        // Wake right at the boundary (a SIGKILL then loses as little as possible), and at least
+        // every second to retry a failed write.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        let wait = Duration::from_secs(u64::try_from(next).unwrap_or(0)).saturating_sub(now);
+        match stop.recv_timeout(wait.min(Duration::from_secs(1))) {
             Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
             Err(mpsc::RecvTimeoutError::Timeout) => {}
         }
@@ -282,6 +324,6 @@ fn flush_loop(
         }
     }
     flush(open, &mut flusher);
-    let left = flusher.finish(Duration::from_secs(30));
+    let left = flusher.finish(retry_on_stop);
     (intervals, left)
 }

@@ -5,6 +5,7 @@
 use super::AppError;
 use crate::config::Config;
 use crate::flush::bucket_start;
+use crate::privilege::{self, Account, Dropped};
 use crate::status::{Source, Status};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Query, Sample, Store};
@@ -50,6 +51,16 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
     let path = cfg.storage.sqlite.clone();
+    // Bind as started (a privileged port stays possible), then never serve as root.
+    let listener = bind(listen).await?;
+    let account = Account::for_service(&cfg.service)?;
+    match privilege::drop_privileges(&account, &[])? {
+        Dropped::To { user, uid, .. } => tracing::info!(user, uid, "dropped root"),
+        Dropped::NotRoot { .. } => {}
+        Dropped::KeptRoot => tracing::warn!(
+            "[service] user = \"root\": serving with every privilege (not recommended)"
+        ),
+    }
     // A clear error now rather than on the first request.
     SqliteStore::open_read_only(&path)?;
     let status = Arc::new(Status::new(Source::Store, now_secs()));
@@ -58,7 +69,6 @@ pub async fn serve(
         Arc::clone(&status),
         Arc::new(crate::customer::Customers::new(cfg.customers.clone())),
     ));
-    let listener = bind(listen).await?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let poller = tokio::spawn(poll_store(
         Arc::clone(&ctx),

@@ -7,13 +7,15 @@ pub mod live;
 
 use crate::parse::UnsupportedLinkType;
 
-/// Kernel filters for IP traffic, best first: on Ethernet, IP with one or two VLAN tags or MPLS;
+/// Kernel filters for IP traffic, best first: on Ethernet, IP with one or two VLAN tags, MPLS,
+/// and the shims the decoder reads (MACsec 0x88e5, NSH 0x894f, Arista timestamps 0xd28b);
 /// elsewhere (Linux cooked, raw IP), plain IP. libpcap's `vlan` and `mpls` shift the offsets of
 /// what follows and refuse some combinations, hence the nesting and MPLS matched by its
 /// ethertype bytes. (`pppoes` compiles, but the kernel rejects the program and libpcap would
 /// silently filter in user space: PPPoE is decoded from files only.)
 const IP_FILTERS: [&str; 2] = [
     "(ip or ip6) or ether[12:2] = 0x8847 or ether[12:2] = 0x8848 \
+     or ether[12:2] = 0x88e5 or ether[12:2] = 0x894f or ether[12:2] = 0xd28b \
      or (vlan and (ip or ip6 or (vlan and (ip or ip6))))",
     "ip or ip6",
 ];

@@ -21,6 +21,8 @@ pub struct RawConfig {
     #[serde(default)]
     pub shaping: RawShaping,
     pub web: Option<RawWeb>,
+    #[serde(default)]
+    pub service: RawService,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -59,6 +61,15 @@ pub struct RawPorts {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub sqlite: Option<Spanned<String>>,
+    pub max_pending_mib: Option<Spanned<i64>>,
+    pub retry_on_stop_s: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub user: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
 }
 
 /// One `[[customer]]`.

@@ -36,11 +36,17 @@ pub fn shared_corpus() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
-/// A config file in `dir` accounting `local`, storing into `dir/bw.db`.
+/// A config file in `dir` accounting `local`, storing into `dir/bw.db`. Unless `extra` has a
+/// `[service]` table, `run` keeps root (`user = "root"`): tests of the privilege drop say so.
 pub fn config(dir: &Path, local: &[&str], extra: &str) -> PathBuf {
     let nets: Vec<String> = local.iter().map(|n| format!("\"{n}\"")).collect();
+    let service = if extra.contains("[service]") {
+        ""
+    } else {
+        "[service]\nuser = \"root\"\n"
+    };
     let text = format!(
-        "sensor = \"test\"\n{extra}\n[accounting]\nlocal = [{}]\n[storage]\nsqlite = \"{}\"\n",
+        "sensor = \"test\"\n{extra}\n[accounting]\nlocal = [{}]\n[storage]\nsqlite = \"{}\"\n{service}",
         nets.join(", "),
         dir.join("bw.db").display()
     );

@@ -4,7 +4,8 @@
 
 use crate::common::*;
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// A pair of namespaces joined by a veth pair; removed when dropped.
@@ -31,12 +32,16 @@ impl Netns {
     /// Namespaces `A` (198.51.100.10, 2001:db8:100::a) and `B` (198.51.100.20, 2001:db8:100::b)
     /// with static neighbours (no ARP, no neighbour discovery) and no route anywhere else.
     pub fn new(tag: &str) -> Self {
+        // Unique per process and per pair (tests run in parallel); interface names stay
+        // under 16 bytes.
+        static PAIRS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
         let id = std::process::id() % 100_000;
+        let k = PAIRS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let n = Netns {
             a: format!("bwa-{tag}-{id}-a"),
             b: format!("bwa-{tag}-{id}-b"),
-            if_a: format!("bw{id}a"),
-            if_b: format!("bw{id}b"),
+            if_a: format!("bw{id}x{k}a"),
+            if_b: format!("bw{id}x{k}b"),
         };
         sh(&["ip", "netns", "add", &n.a]);
         sh(&["ip", "netns", "add", &n.b]);
@@ -133,6 +138,12 @@ impl Netns {
 impl Drop for Netns {
     fn drop(&mut self) {
         for ns in [&self.a, &self.b] {
+            // A test that failed half-way may have left its processes running in there.
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-KILL", pid]).output();
+                }
+            }
             let _ = Command::new("ip").args(["netns", "del", ns]).output();
         }
     }
@@ -186,13 +197,11 @@ pub fn start_run(net: &Netns, ns: &str, cfg: &std::path::Path) -> Child {
     start_run_logged(net, ns, cfg).0
 }
 
-/// The log lines of a `bwacct run`, as they come.
-pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
+/// The log lines of a `bwacct run`, collected as they come.
+pub type Log = Arc<Mutex<Vec<String>>>;
 
-/// [`start_run`], keeping its log.
+/// [`start_run`], also handing back its log.
 pub fn start_run_logged(net: &Netns, ns: &str, cfg: &std::path::Path) -> (Child, Log) {
-    let log = Log::default();
-    let keep = log.clone();
     let mut child = net
         .exec(ns)
         .arg(env!("CARGO_BIN_EXE_bwacct"))
@@ -205,15 +214,15 @@ pub fn start_run_logged(net: &Netns, ns: &str, cfg: &std::path::Path) -> (Child,
         .expect("start bwacct run");
     let stderr = child.stderr.take().expect("stderr");
     let (tx, rx) = std::sync::mpsc::channel();
+    let log: Log = Arc::default();
+    let lines = Arc::clone(&log);
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             eprintln!("bwacct: {line}");
             if line.contains("capturing") {
                 let _ = tx.send(());
             }
-            if let Ok(mut l) = keep.lock() {
-                l.push(line);
-            }
+            lines.lock().unwrap().push(line);
         }
     });
     rx.recv_timeout(Duration::from_secs(20))
@@ -222,24 +231,31 @@ pub fn start_run_logged(net: &Netns, ns: &str, cfg: &std::path::Path) -> (Child,
 }
 
 /// SIGTERM, then wait (bounded) for a clean exit; returns stdout.
-pub fn stop(mut child: Child) -> String {
+pub fn stop(child: Child) -> String {
+    let (status, out) = terminate(child);
+    assert!(status.success(), "bwacct run exited with {status}");
+    out
+}
+
+/// SIGTERM, then wait (bounded, `retry_on_stop_s` included) for the exit; returns its status and
+/// stdout.
+pub fn terminate(mut child: Child) -> (ExitStatus, String) {
     sh(&["kill", "-TERM", &child.id().to_string()]);
     let start = Instant::now();
-    loop {
+    let status = loop {
         if let Some(status) = child.try_wait().expect("wait") {
-            assert!(status.success(), "bwacct run exited with {status}");
-            break;
+            break status;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "bwacct did not stop within 30 s"
+            start.elapsed() < Duration::from_secs(60),
+            "bwacct did not stop within 60 s"
         );
         std::thread::sleep(Duration::from_millis(50));
-    }
+    };
     let mut out = String::new();
     std::io::Read::read_to_string(&mut child.stdout.take().expect("stdout"), &mut out)
         .expect("read");
-    out
+    (status, out)
 }
 
 /// The UDP port of each family's sink (an IPv6 socket would take the IPv4 port too).

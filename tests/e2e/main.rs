@@ -4,10 +4,14 @@
 
 mod browser;
 mod common;
+mod config_checks;
 mod corpus;
+mod durability;
 mod live;
 mod live_web;
+mod privilege;
 mod quota;
+mod real_corpus;
 mod run_quota;
 mod shaping;
 mod web;

@@ -2,6 +2,7 @@
 //! the store. A failed write keeps the sample (merged with later ones of the same interval) and
 //! retries with backoff; capture never waits for the store.
 
+use crate::rollup::Retention;
 use crate::store::{Sample, Store, StoreError};
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -13,6 +14,25 @@ pub fn bucket_start(ts: i64, interval_s: u32) -> i64 {
 
 /// Host rows held in memory for retries above which every failure is logged as an error.
 const PENDING_ROWS_ALARM: usize = 1_000_000;
+
+/// Rollup buckets per upkeep call: an hour of 100,000 hosts is a few seconds of work.
+pub const UPKEEP_BUCKETS: usize = 2;
+/// Rows pruned per upkeep call: a few short transactions.
+pub const UPKEEP_ROWS: usize = 20_000;
+
+/// What one upkeep call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Upkeep {
+    pub rolled: usize,
+    pub pruned: usize,
+}
+
+impl Upkeep {
+    /// Whether there may be more to do.
+    pub fn busy(&self) -> bool {
+        self.rolled == UPKEEP_BUCKETS || self.pruned >= UPKEEP_ROWS
+    }
+}
 
 pub struct Flusher {
     store: Box<dyn Store>,
@@ -67,6 +87,46 @@ impl Flusher {
         self.pending.len()
     }
 
+    /// Upkeep between flushes, a bounded amount per call and only while no sample waits for a
+    /// retry (the counts come first): rolls up to [`UPKEEP_BUCKETS`] complete buckets, then,
+    /// once the rollups are up to date, prunes up to [`UPKEEP_ROWS`] rows past the retention.
+    /// `None` when it did not run or failed (logged; it is tried again later).
+    pub fn upkeep(
+        &mut self,
+        retention: &Retention,
+        complete_before: i64,
+        now: i64,
+    ) -> Option<Upkeep> {
+        if !self.pending.is_empty() {
+            return None;
+        }
+        let rolled = match self.store.roll_up(complete_before, UPKEEP_BUCKETS) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("rolling up the store failed, will try again: {e:#}");
+                return None;
+            }
+        };
+        if rolled == UPKEEP_BUCKETS {
+            return Some(Upkeep { rolled, pruned: 0 });
+        }
+        match self.store.prune(retention, now, UPKEEP_ROWS) {
+            Ok(pruned) => Some(Upkeep { rolled, pruned }),
+            Err(e) => {
+                tracing::warn!("pruning the store failed, will try again: {e:#}");
+                Some(Upkeep { rolled, pruned: 0 })
+            }
+        }
+    }
+
+    /// Rolls up everything, the last partial buckets too (after a replay or an import: later
+    /// samples of those buckets are added to them as they are written).
+    pub fn roll_up_all(&mut self) {
+        if let Err(e) = self.store.roll_up(i64::MAX, usize::MAX) {
+            tracing::warn!("rolling up the store failed (reports read the samples meanwhile; the next run or replay rolls up): {e:#}");
+        }
+    }
+
     /// Writes queued samples until one fails. Used for the final flush too, with `drain_all`.
     fn write_pending(&mut self) -> FlushReport {
         let start = Instant::now();
@@ -77,6 +137,12 @@ impl Flusher {
                     report.written += 1;
                     report.rows += sample.hosts.len();
                     self.pending.pop_front();
+                    if self.failures > 0 {
+                        tracing::info!(
+                            failures = self.failures,
+                            "store write succeeded after retries"
+                        );
+                    }
                     self.failures = 0;
                     self.next_retry = None;
                 }

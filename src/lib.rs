@@ -4,6 +4,7 @@
 //!
 //! Layout:
 //! - `cli`: the command line.
+//! - `docs`: manual pages and shell completions generated from `cli`.
 //! - `config`: the TOML file, validated once; errors name file, line and key.
 //! - `capture`: libpcap sources, live (`capture::live`) and files (`capture::file`).
 //! - `parse`: link layers and the outermost IP header, zero-copy, never panics.
@@ -13,20 +14,26 @@
 //! - `usage`: the per-host value type shared downstream.
 //! - `flush`: drained counters → store, with retries.
 //! - `store`: the store interface and the SQLite store.
+//! - `rollup`: hourly and daily rollup levels, which level answers a range, retention.
 //! - `period`, `report`, `units`: reports over a period.
+//! - `cdf`: BandwidthD's CDF log lines, read (`import-cdf`) and written (`report --format cdf`).
 //! - `app`: wiring for `run` and `replay`.
+//!   Also `import-cdf` and `prune`; reports are also CDF and HTML (`report::html`).
 
 pub mod account;
 pub mod app;
 pub mod capture;
+pub mod cdf;
 pub mod classify;
 pub mod cli;
 pub mod config;
 pub mod counters;
+pub mod docs;
 pub mod flush;
 pub mod parse;
 pub mod period;
 pub mod report;
+pub mod rollup;
 pub mod store;
 pub mod units;
 pub mod usage;

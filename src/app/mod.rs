@@ -1,9 +1,13 @@
 //! Wiring: builds the pipeline (counters, local networks, port table) from the configuration and
 //! runs the commands that move packets: `run` (live) and `replay` (files).
 
+mod import_cdf;
+mod prune;
 mod replay;
 mod run;
 
+pub use import_cdf::{import_cdf, ImportError, ImportOptions, ImportSummary};
+pub use prune::{prune, PruneSummary};
 pub use replay::{replay, ReplaySummary};
 pub use run::{run, RunSummary};
 
@@ -28,6 +32,8 @@ pub enum AppError {
     Io(#[from] std::io::Error),
     #[error("{count} interval(s) could not be written to the store and are lost: {store}")]
     Unflushed { count: usize, store: String },
+    #[error(transparent)]
+    Import(#[from] ImportError),
 }
 
 /// The parts of the packet path that every source shares.

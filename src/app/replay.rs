@@ -77,7 +77,9 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
             for sample in rx {
                 flusher.submit(sample);
             }
-            flusher.finish(Duration::from_secs(30))
+            let left = flusher.finish(Duration::from_secs(30));
+            flusher.roll_up_all();
+            left
         })?;
 
     let progress = indicatif::ProgressBar::new(total_bytes);

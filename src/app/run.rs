@@ -6,7 +6,8 @@ use super::{AppError, Pipeline};
 use crate::capture::live::{InterfaceStats, KernelStats, LiveSource, StopHandle};
 use crate::config::Config;
 use crate::counters::{Counters, PacketStats};
-use crate::flush::{bucket_start, Flusher};
+use crate::flush::{bucket_start, Flusher, Upkeep};
+use crate::rollup::Retention;
 use crate::store::{sqlite::SqliteStore, Sample};
 use std::fmt;
 use std::future::Future;
@@ -90,6 +91,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         let stats = iface_stats.clone();
         let sensor = cfg.sensor.clone();
         let interval = cfg.accounting.interval_s;
+        let retention = cfg.storage.retention;
         std::thread::Builder::new()
             .name("flush".into())
             .spawn(move || {
@@ -97,8 +99,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
                     counters,
                     Flusher::new(Box::new(store)),
                     stats,
-                    sensor,
-                    interval,
+                    (sensor, interval),
+                    retention,
                     stop_rx,
                 )
             })?
@@ -143,14 +145,16 @@ fn kernel_total(stats: &[Arc<InterfaceStats>]) -> KernelStats {
     total
 }
 
-/// The flush thread: at every interval boundary, drain and write; on stop, a last flush of the
-/// open interval. Returns (intervals flushed, intervals left unwritten).
+/// The flush thread: at every interval boundary, drain and write; in between, roll complete
+/// hours and days up and prune what is past the retention, a bounded amount per wake-up and
+/// never close to a boundary; on stop, a last flush of the open interval. Returns (intervals
+/// flushed, intervals left unwritten).
 fn flush_loop(
     counters: Arc<Counters>,
     mut flusher: Flusher,
     stats: Vec<Arc<InterfaceStats>>,
-    sensor: String,
-    interval: u32,
+    (sensor, interval): (String, u32),
+    retention: Retention,
     stop: mpsc::Receiver<()>,
 ) -> (usize, usize) {
     let mut kernel_seen = KernelStats::default();
@@ -160,7 +164,7 @@ fn flush_loop(
         let kernel_now = kernel_total(&stats);
         let kernel = kernel_now.since(&kernel_seen);
         kernel_seen = kernel_now;
-        let hosts = drained.hosts.len();
+        let active_ips = drained.hosts.len();
         let s = drained.stats;
         let report = flusher.submit(Sample {
             sensor: sensor.clone(),
@@ -174,8 +178,8 @@ fn flush_loop(
         tracing::info!(
             packets = s.packets,
             bytes = s.bytes,
-            active_hosts = hosts,
-            kernel_dropped = kernel.dropped,
+            dropped = kernel.dropped + kernel.if_dropped,
+            active_ips,
             flush_ms = report.took.as_millis() as u64,
             pending = report.pending,
             "interval flushed"
@@ -192,6 +196,9 @@ fn flush_loop(
         }
     };
     let mut open = bucket_start(now_secs(), interval);
+    // Upkeep at start and after every flush, until a call finds nothing more to do.
+    let mut upkeep_due = true;
+    let mut done = Upkeep::default();
     loop {
         let next = open + i64::from(interval);
         let wait = (next - now_secs()).max(0) as u64;
@@ -203,8 +210,28 @@ fn flush_loop(
         if now_secs() >= next {
             flush(open, &mut flusher);
             open = bucket_start(now_secs(), interval);
-        } else {
-            flusher.retry();
+            upkeep_due = true;
+        } else if flusher.retry().is_none() && upkeep_due && next - now_secs() >= 2 {
+            // the open interval's hour is not complete
+            let complete_before = bucket_start(open, 3600);
+            match flusher.upkeep(&retention, complete_before, now_secs()) {
+                Some(u) => {
+                    done.rolled += u.rolled;
+                    done.pruned += u.pruned;
+                    if !u.busy() {
+                        upkeep_due = false;
+                        if done != Upkeep::default() {
+                            tracing::info!(
+                                buckets_rolled_up = done.rolled,
+                                rows_pruned = done.pruned,
+                                "store upkeep"
+                            );
+                        }
+                        done = Upkeep::default();
+                    }
+                }
+                None => upkeep_due = false,
+            }
         }
     }
     flush(open, &mut flusher);

@@ -3,8 +3,11 @@
 
 mod error;
 mod raw;
+mod report;
+mod retention;
 
 pub use error::{ConfigError, Located};
+pub use report::{parse_zone, Report};
 
 use crate::account::CountMode;
 use crate::classify::App;
@@ -44,6 +47,7 @@ pub struct Config {
     pub capture: Capture,
     pub accounting: Accounting,
     pub storage: Storage,
+    pub report: Report,
 }
 
 #[derive(Debug, Clone)]
@@ -71,6 +75,7 @@ pub struct Accounting {
 #[derive(Debug, Clone)]
 pub struct Storage {
     pub sqlite: PathBuf,
+    pub retention: crate::rollup::Retention,
 }
 
 impl Config {
@@ -137,6 +142,17 @@ impl Config {
             "store       sqlite {}",
             self.storage.sqlite.display()
         ));
+        let r = &self.storage.retention;
+        line(format!(
+            "retention   samples {}, hourly {}, daily {}",
+            retention::shown(r.samples_days),
+            retention::shown(r.hourly_days),
+            retention::shown(r.daily_days)
+        ));
+        line(format!(
+            "report      days in {}",
+            self.report.timezone.name()
+        ));
         out
     }
 }
@@ -184,7 +200,9 @@ impl Validator<'_> {
                     Some(p) => PathBuf::from(p.into_inner()),
                     None => PathBuf::from("/var/lib/bwacct/bwacct.db"),
                 },
+                retention: self.retention(raw.storage.retention)?,
             },
+            report: self.report(raw.report)?,
         })
     }
 

@@ -14,6 +14,8 @@ pub struct RawConfig {
     pub accounting: RawAccounting,
     #[serde(default)]
     pub storage: RawStorage,
+    #[serde(default)]
+    pub report: RawReport,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -52,4 +54,20 @@ pub struct RawPorts {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub sqlite: Option<Spanned<String>>,
+    #[serde(default)]
+    pub retention: RawRetention,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub samples_days: Option<Spanned<i64>>,
+    pub hourly_days: Option<Spanned<i64>>,
+    pub daily_days: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    pub timezone: Option<Spanned<String>>,
 }

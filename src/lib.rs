@@ -5,6 +5,7 @@
 //! Layout:
 //! - `cli`: the command line.
 //! - `docs`: manual pages and shell completions generated from `cli`.
+//! - `logging`: log lines on standard error, journald-friendly under systemd.
 //! - `config`: the TOML file, validated once; errors name file, line and key.
 //! - `capture`: libpcap sources, live (`capture::live`) and files (`capture::file`).
 //! - `parse`: link layers and the outermost IP header, zero-copy, never panics.
@@ -30,6 +31,7 @@ pub mod config;
 pub mod counters;
 pub mod docs;
 pub mod flush;
+pub mod logging;
 pub mod parse;
 pub mod period;
 pub mod report;

@@ -13,20 +13,8 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let filter = tracing_subscriber::EnvFilter::try_new(&cli.log)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    // Under systemd (JOURNAL_STREAM set) the journal stamps each line: no time, no colours.
-    let journald = std::env::var_os("JOURNAL_STREAM").is_some();
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_target(false)
-        .with_ansi(!journald && std::io::IsTerminal::is_terminal(&std::io::stderr()));
-    if journald {
-        logs.without_time().init();
-    } else {
-        logs.init();
-    }
+    // Under systemd (JOURNAL_STREAM set) the journal stamps each line and reads its priority.
+    bwacct::logging::init(&cli.log, std::env::var_os("JOURNAL_STREAM").is_some());
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

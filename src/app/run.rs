@@ -211,27 +211,31 @@ fn flush_loop(
             flush(open, &mut flusher);
             open = bucket_start(now_secs(), interval);
             upkeep_due = true;
-        } else if flusher.retry().is_none() && upkeep_due && next - now_secs() >= 2 {
-            // the open interval's hour is not complete
-            let complete_before = bucket_start(open, 3600);
-            match flusher.upkeep(&retention, complete_before, now_secs()) {
-                Some(u) => {
-                    done.rolled += u.rolled;
-                    done.pruned += u.pruned;
-                    if !u.busy() {
-                        upkeep_due = false;
-                        if done != Upkeep::default() {
-                            tracing::info!(
-                                buckets_rolled_up = done.rolled,
-                                rows_pruned = done.pruned,
-                                "store upkeep"
-                            );
-                        }
-                        done = Upkeep::default();
+        } else if flusher.retry().is_some() || next - now_secs() < 2 {
+            // a retry took this wake-up, or the boundary is close
+            continue;
+        }
+        if !upkeep_due {
+            continue;
+        }
+        // right after a flush, or between flushes: the open interval's hour is not complete
+        match flusher.upkeep(&retention, bucket_start(open, 3600), now_secs()) {
+            Some(u) => {
+                done.rolled += u.rolled;
+                done.pruned += u.pruned;
+                if !u.busy() {
+                    upkeep_due = false;
+                    if done != Upkeep::default() {
+                        tracing::info!(
+                            buckets_rolled_up = done.rolled,
+                            rows_pruned = done.pruned,
+                            "store upkeep"
+                        );
                     }
+                    done = Upkeep::default();
                 }
-                None => upkeep_due = false,
             }
+            None => upkeep_due = false,
         }
     }
     flush(open, &mut flusher);

@@ -100,7 +100,7 @@ const STYLE: &str = "
 body { font-family: sans-serif; margin: 1.5em; color: #222; }
 h1 { font-size: 1.3em; } h2 { font-size: 1.1em; margin-top: 1.5em; }
 table { border-collapse: collapse; font-size: 0.9em; }
-th, td { padding: 0.2em 0.6em; border-bottom: 1px solid #ddd; text-align: right; }
+th, td { padding: 0.2em 0.6em; border-bottom: 1px solid #ddd; text-align: right; white-space: nowrap; }
 th { background: #f2f2f2; } td.name, th.name { text-align: left; }
 .bar { width: 8em; height: 0.8em; background: #eee; display: inline-block; }
 .bar span { display: block; height: 100%; background: #4a7; }
@@ -264,7 +264,7 @@ fn talkers(h: &mut String, report: &Report, seconds: i64) {
 const W: f64 = 960.0;
 const H: f64 = 260.0;
 const LEFT: f64 = 90.0;
-const RIGHT: f64 = 10.0;
+const RIGHT: f64 = 30.0;
 const TOP: f64 = 20.0;
 const BOTTOM: f64 = 30.0;
 
@@ -400,5 +400,84 @@ mod tests {
         assert_eq!(nice_ceiling(0.0), 1.0);
         assert_eq!(nice_ceiling(3_100.0), 5_000.0);
         assert_eq!(nice_ceiling(1_000.0), 1_000.0);
+    }
+
+    /// The hook the customer module fills: customers appear with their allotment use.
+    #[test]
+    fn customers_show_with_their_allotment_use() {
+        use crate::report::{By, Row, SeriesPoint};
+        let mut usage = Usage::default();
+        usage.set(Dir::Tx, crate::classify::Class::ALL[0], false, 3 << 30);
+        usage.set(Dir::Rx, crate::classify::Class::ALL[1], false, 1 << 30);
+        let period = crate::period::day(chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
+        let from = period.from.timestamp();
+        let report = Report {
+            period,
+            by: By::Ip,
+            rows: vec![Row {
+                host: "198.51.100.7".parse().unwrap(),
+                customer: Some("goneril & <co>".into()),
+                usage,
+            }],
+            notes: vec!["a note".into()],
+            series: vec![SeriesPoint {
+                from,
+                to: from + 86_400,
+                usage,
+            }],
+            customers: vec![
+                CustomerTotals {
+                    name: "goneril & <co>".into(),
+                    addresses: 2,
+                    usage,
+                    allotment: Some(AllotmentUse {
+                        measure: "total".into(),
+                        used: Quantity::Bytes(4 << 30),
+                        allowed: Quantity::Bytes(5 << 30),
+                        state: "warn".into(),
+                    }),
+                },
+                CustomerTotals {
+                    name: "regan".into(),
+                    addresses: 1,
+                    usage: Usage::default(),
+                    allotment: Some(AllotmentUse {
+                        measure: "95th percentile".into(),
+                        used: Quantity::BitsPerSecond(12e6),
+                        allowed: Quantity::BitsPerSecond(10e6),
+                        state: "over".into(),
+                    }),
+                },
+            ],
+        };
+        let mut out = Vec::new();
+        render(&report, &mut out).unwrap();
+        let html = String::from_utf8(out).unwrap();
+        // well-formed: a strict parser reads it to the end
+        let mut reader = quick_xml::Reader::from_str(&html);
+        loop {
+            match reader.read_event() {
+                Ok(quick_xml::events::Event::Eof) => break,
+                Ok(_) => {}
+                Err(e) => panic!("not well-formed: {e}\n{html}"),
+            }
+        }
+        assert!(html.contains("<section id=\"customers\">"));
+        assert!(html.contains("goneril &amp; &lt;co&gt;"));
+        assert!(html.contains("4.0 GiB of 5.0 GiB total (80 %)"), "{html}");
+        assert!(html.contains("<tr class=\"warn\">"));
+        assert!(html.contains("12.00 Mbit/s of 10.00 Mbit/s 95th percentile (120 %)"));
+        assert!(html.contains("width: 100%"), "the bar stops at full");
+        assert!(html.contains("<p class=\"note\">a note</p>"));
+        // the day's 4 GiB at an even rate
+        assert!(html.contains(&units::bits_per_second(
+            (4u64 << 30) as f64 * 8.0 / 86_400.0
+        )));
+        // without customers, no such section
+        let mut bare = report.clone();
+        bare.customers.clear();
+        let mut out = Vec::new();
+        render(&bare, &mut out).unwrap();
+        assert!(!String::from_utf8(out).unwrap().contains("id=\"customers\""));
     }
 }

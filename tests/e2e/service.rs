@@ -264,3 +264,94 @@ fn version_help_completions_and_manual_pages() {
     let out = run_ok(bwacct().arg("manpage"));
     assert!(String::from_utf8_lossy(&out.stdout).contains(".TH bwacct 1"));
 }
+
+#[test]
+fn run_logs_every_interval_and_keeps_the_store_in_shape() {
+    if !is_root() {
+        eprintln!("SKIPPED: `bwacct run` in network namespaces needs root (CI runs it as root)");
+        return;
+    }
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::time::{Duration, Instant};
+    let net = crate::live::Netns::new("svc");
+    let dir = tempfile::tempdir().unwrap();
+    // a store with last month's traffic in it, samples kept for a day only
+    let cfg = config(
+        dir.path(),
+        &["198.51.100.0/24", "2001:db8:100::/56"],
+        &format!(
+            "[capture]\ninterfaces = [\"{}\"]\n[storage.retention]\nsamples_days = 1\n",
+            net.if_a
+        ),
+    );
+    let capture = data("multiday-eth-3k.pcap");
+    run_ok(bwacct().arg("-c").arg(&cfg).arg("replay").arg(&capture));
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("[accounting]\n", "[accounting]\ninterval_s = 1\n"),
+    )
+    .unwrap();
+    // as under systemd: the journal adds the time
+    let mut child = net
+        .exec(&net.a)
+        .arg(env!("CARGO_BIN_EXE_bwacct"))
+        .arg("-c")
+        .arg(&cfg)
+        .args(["--log", "info", "run"])
+        .env("JOURNAL_STREAM", "8:12345")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let started = Instant::now();
+    let (mut flushed, mut upkeep) = (0, false);
+    while started.elapsed() < Duration::from_secs(20) && (flushed < 3 || !upkeep) {
+        if let Ok(line) = rx.recv_timeout(Duration::from_millis(200)) {
+            flushed += usize::from(line.contains("interval flushed"));
+            upkeep |= line.contains("store upkeep");
+            lines.push(line);
+        }
+    }
+    crate::live::stop(child);
+    let text = lines.join("\n");
+    assert!(flushed >= 3, "one line per interval: {text}");
+    let line = lines
+        .iter()
+        .find(|l| l.contains("interval flushed"))
+        .unwrap();
+    for field in ["packets=", "bytes=", "dropped=", "active_ips=", "flush_ms="] {
+        assert!(line.contains(field), "{field} in {line}");
+    }
+    assert!(
+        line.starts_with("<6> INFO") && !line.contains('\u{1b}'),
+        "the journal's priority first, no time stamp, no colour: {line:?}"
+    );
+    assert!(upkeep, "run prunes the old samples: {text}");
+    let conn = rusqlite::Connection::open(dir.path().join("bw.db")).unwrap();
+    let old: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM samples WHERE ts < 1793664000",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        old, 0,
+        "samples of the capture (before 2026-11-03) are gone"
+    );
+    // the rollups still hold every byte of it
+    let rows = report_rows(&cfg, &["--from", "2026-10-24", "--to", "2026-11-03"]);
+    let diffs = diff_truth(&rows, &truth_of(&capture));
+    assert!(diffs.is_empty(), "{:#?}", &diffs[..diffs.len().min(10)]);
+}

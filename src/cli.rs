@@ -34,7 +34,7 @@ pub enum Command {
     Run,
     /// Count capture files (pcap, pcapng) into the store as if captured live, then print a summary.
     #[command(
-        long_about = "Count capture files (pcap, pcapng) into the store as if captured live: intervals come from the packets' own timestamps. At the end, everything written is rolled up into the hourly and daily levels. Prints packets, accounted, foreign, non-IP, malformed, length mismatch, seconds and packets/s."
+        long_about = "Count capture files (pcap, pcapng) into the store as if captured live: intervals come from the packets' own timestamps. At the end, everything written before the current hour is rolled up into the hourly and daily levels. Prints packets, accounted, foreign, non-IP, malformed, length mismatch, seconds and packets/s."
     )]
     Replay(ReplayArgs),
     /// Usage per host over a period.

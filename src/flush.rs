@@ -119,10 +119,11 @@ impl Flusher {
         }
     }
 
-    /// Rolls up everything, the last partial buckets too (after a replay or an import: later
-    /// samples of those buckets are added to them as they are written).
-    pub fn roll_up_all(&mut self) {
-        if let Err(e) = self.store.roll_up(i64::MAX, usize::MAX) {
+    /// Rolls up everything before the current hour of the wall clock, `now` (after a replay:
+    /// its last partial hour and day too; later samples of them are added as they are
+    /// written). The hour being captured, if `run` is writing it, is left to `run`.
+    pub fn roll_up_before(&mut self, now: i64) {
+        if let Err(e) = self.store.roll_up(bucket_start(now, 3600), usize::MAX) {
             tracing::warn!("rolling up the store failed (reports read the samples meanwhile; the next run or replay rolls up): {e:#}");
         }
     }

@@ -330,6 +330,7 @@ fn cdf(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
 
 fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let p = &report.period;
+    let seconds = ((p.to - p.from).num_seconds().max(1)) as f64;
     writeln!(
         out,
         "Usage by {} from {} to {}: {} rows",
@@ -344,6 +345,7 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         "total",
         "sent",
         "received",
+        "average",
         "pkts sent",
         "pkts recv",
         "tcp",
@@ -364,6 +366,7 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             units::bytes(u.total()),
             units::bytes(u.total_bytes(Dir::Tx)),
             units::bytes(u.total_bytes(Dir::Rx)),
+            units::bits_per_second(u.total() as f64 * 8.0 / seconds),
             u.total_packets(Dir::Tx).to_string(),
             u.total_packets(Dir::Rx).to_string(),
         ];

@@ -272,7 +272,9 @@ pub fn import_cdf(
         }
         tracing::info!(file = %f.path, samples = samples.len(), "imported");
     }
-    store.roll_up(i64::MAX, usize::MAX)?;
+    // everything before the hour being captured, if `run` is writing it
+    let now = chrono::Utc::now().timestamp();
+    store.roll_up(now - now.rem_euclid(3600), usize::MAX)?;
     Ok(sum)
 }
 

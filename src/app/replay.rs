@@ -78,7 +78,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
                 flusher.submit(sample);
             }
             let left = flusher.finish(Duration::from_secs(30));
-            flusher.roll_up_all();
+            flusher.roll_up_before(chrono::Utc::now().timestamp());
             left
         })?;
 

@@ -126,9 +126,9 @@ pub trait Store: Send {
     fn write(&mut self, sample: &Sample) -> Result<(), StoreError>;
 
     /// Sums whole buckets of samples into the rollup levels, oldest first, for buckets that end
-    /// at or before `complete_before` (the open interval's hour while capturing, `i64::MAX`
-    /// after a replay); at most `max_buckets` buckets, one short transaction each. Returns the
-    /// buckets rolled up (0: up to date).
+    /// at or before `complete_before` (the open interval's hour while capturing, the wall
+    /// clock's hour after a replay or an import); at most `max_buckets` buckets, one short
+    /// transaction each. Returns the buckets rolled up (0: up to date).
     fn roll_up(&mut self, complete_before: i64, max_buckets: usize) -> Result<usize, StoreError>;
 
     /// Up to where each rollup level holds every sample.

@@ -120,7 +120,7 @@ pub struct ReportArgs {
     /// Output format: table and html in human units, csv, json and cdf exact.
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
-    /// Time zone for day and month boundaries, e.g. Europe/Berlin (default: [report] timezone).
+    /// Time zone for day and month boundaries, e.g. Europe/Berlin (default: `[report] timezone`).
     #[arg(long)]
     pub timezone: Option<String>,
     /// Only the N largest rows.

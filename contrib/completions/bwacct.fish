@@ -53,7 +53,7 @@ csv\t'Exact integers, one row per address, every class'
 json\t'DESIGN.md\'s JSON shape, exact integers'
 html\t'A self-contained page: graph of the period, top talkers, customers'
 cdf\t'BandwidthD\'s CDF lines (`ip,time,sent x 8,received x 8`), time = the period\'s end'"
-complete -c bwacct -n "__fish_bwacct_using_subcommand report" -l timezone -d 'Time zone for day and month boundaries, e.g. Europe/Berlin (default: [report] timezone)' -r
+complete -c bwacct -n "__fish_bwacct_using_subcommand report" -l timezone -d 'Time zone for day and month boundaries, e.g. Europe/Berlin (default: `[report] timezone`)' -r
 complete -c bwacct -n "__fish_bwacct_using_subcommand report" -l top -d 'Only the N largest rows' -r
 complete -c bwacct -n "__fish_bwacct_using_subcommand report" -l sensor -d 'Only this sensor\'s counts (default: the sum over sensors)' -r
 complete -c bwacct -n "__fish_bwacct_using_subcommand report" -l out -d 'Write to a file instead of standard output; "{date}" in the name becomes the period\'s first day (YYYY-MM-DD), e.g. /var/lib/bwacct/reports/usage-{date}.html' -r -F

@@ -7,7 +7,7 @@ use crate::rollup::Level;
 use crate::usage::{cell, Dir, CELLS};
 use std::sync::LazyLock;
 
-/// The usage columns of `samples`, at the index of the [`Usage`] cell each holds:
+/// The usage columns of `samples`, at the index of the [`Usage`](crate::usage::Usage) cell each holds:
 /// `tcp_tx_bytes`, `tcp_tx_packets`, ..., `p2p_rx_packets`.
 pub static COLUMNS: LazyLock<[String; CELLS]> = LazyLock::new(|| {
     let mut cols: [String; CELLS] = Default::default();

@@ -17,7 +17,8 @@ use bwacct::parse::Proto;
 use bwacct::period;
 use bwacct::report::{self, By, Format};
 use bwacct::store::sqlite::SqliteStore;
-use bwacct::store::{Sample, Store};
+use bwacct::rollup::Level;
+use bwacct::store::{Query, Sample, Store};
 use bwacct::usage::{Dir, Host, Usage};
 use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
@@ -163,6 +164,28 @@ fn main() {
         "size: {size} bytes for {ips} addresses x {size_days} days of 1-minute samples = {:.0} bytes per address per day",
         size as f64 / (ips * size_days) as f64,
     );
+    // one address's day, minute by minute (a graph): found without an index by host
+    let store = SqliteStore::open_read_only(&db).expect("open read-only");
+    let day = Query {
+        from: START,
+        to: START + 86_400,
+        sensor: None,
+    };
+    let mut times = Vec::new();
+    for i in 0..5 {
+        let t = Instant::now();
+        let points = store
+            .series_at(Level::Samples, &day, Some(&host(i * 997)))
+            .expect("series");
+        times.push(t.elapsed());
+        assert_eq!(points.len(), 1440);
+    }
+    times.sort();
+    println!(
+        "one address, one day of 1-minute samples: median {:.1} ms",
+        times[2].as_secs_f64() * 1e3
+    );
+    drop(store);
 
     let db = filled(&dir, ips, 31, month_interval);
     println!(

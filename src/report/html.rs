@@ -129,7 +129,7 @@ pub fn render(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     summary(&mut h, report, to - from);
     h.push_str("<section id=\"graph\">\n<h2>Traffic</h2>\n");
     if report.series.is_empty() {
-        h.push_str("<p>No graph: no traffic was read for it.</p>\n");
+        h.push_str("<p>No graph in this report.</p>\n");
     } else {
         h.push_str(&graph(report));
     }

@@ -148,6 +148,18 @@ fn levels_sum_to_the_samples_and_late_samples_join_them() {
     }
     let day0 = s.usage_at(Level::Daily, &q(T0, T0 + DAY)).unwrap();
     assert_eq!(day0.iter().find(|(h, _)| *h == host).unwrap().1, sum);
+    // one host's samples, found through the statistics rows, are its rows in the samples
+    let minutes = s.series_at(Level::Samples, &whole, Some(&host)).unwrap();
+    assert_eq!(minutes.len(), 5 * 60);
+    let mut sum = Usage::default();
+    for (_, u) in minutes.iter().filter(|(t, _)| *t < T0 + DAY) {
+        sum.merge(u);
+    }
+    assert_eq!(day0.iter().find(|(h, _)| *h == host).unwrap().1, sum);
+    let at_2205 = minutes.iter().find(|(t, _)| *t == T0 + 22 * HOUR + 300).unwrap().1;
+    let mut want = usage(5);
+    want.merge(&usage(1000));
+    assert_eq!(at_2205, want, "the re-sent minute is merged");
     let nobody: Host = "192.0.2.1".parse().unwrap();
     assert!(s
         .series_at(Level::Hourly, &whole, Some(&nobody))
@@ -276,6 +288,15 @@ fn a_version_1_store_is_rolled_up_by_its_migration() {
     drop(r);
     let mut s = SqliteStore::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), 2);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let indexes: i64 = conn
+        .query_row(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(indexes, 0, "no index by host: the primary keys serve");
     let marks = s.watermarks().unwrap();
     assert_eq!(marks.hourly, Some(T0 + 2 * HOUR));
     assert_eq!(marks.daily, Some(T0 + DAY));

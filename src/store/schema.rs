@@ -94,7 +94,8 @@ fn version_1(usage_cols: &[String]) -> String {
 }
 
 /// Version 2: hourly and daily rollups of the usage and the capture statistics (UTC buckets,
-/// filled from the samples already stored), the watermark up to which each holds every sample,
+/// filled from the samples already stored), no index by host on the samples any more (see
+/// below), the watermark up to which each level holds every sample,
 /// the pruning horizon of each level, and the files `import-cdf` loaded (by content digest, so
 /// that a second import does not count twice). The rollup
 /// rows carry no foreign keys: their ids are those of the sample rows written in the same
@@ -120,7 +121,6 @@ fn version_2(usage_cols: &[String]) -> String {
                 {},
                 PRIMARY KEY (ts, sensor_id, host_id)
             ) WITHOUT ROWID;
-            CREATE INDEX {usage}_by_host ON {usage} (host_id, ts);
             INSERT INTO {usage} (ts, sensor_id, host_id, {})
                 SELECT {bucket}, sensor_id, host_id, {} FROM samples GROUP BY 1, 2, 3;
             CREATE TABLE {stats} (
@@ -140,8 +140,13 @@ fn version_2(usage_cols: &[String]) -> String {
             stats_sums.join(", "),
         ));
     }
+    // One host's rows are found through the statistics rows (one per interval or bucket and
+    // sensor) and the primary key. An index by host costs a random page write per host and
+    // flush (10,000 hosts: 0.5 s instead of 0.04 s per flush once the store holds days) and a
+    // fifth of the store.
     sql.push_str(
-        "CREATE TABLE pruned (
+        "DROP INDEX IF EXISTS samples_by_host;
+        CREATE TABLE pruned (
             level TEXT PRIMARY KEY,
             before INTEGER NOT NULL
         ) WITHOUT ROWID;

@@ -1,6 +1,7 @@
 //! The embedded SQLite store: WAL mode (readers never wait for the flusher), one transaction per
-//! flushed interval, upserts that add to an existing row (samples and both rollup levels),
-//! migrations from the schema table. Reads per level and pruning are in `levels`.
+//! flushed interval, upserts that add to an existing row (the samples, and the rollup levels a
+//! late sample falls behind the watermark of), migrations from the schema table. Rolling up,
+//! reads per level and pruning are in `levels`.
 
 mod levels;
 
@@ -19,7 +20,7 @@ pub struct SqliteStore {
     /// Host ids known to be committed.
     host_ids: HashMap<Host, i64>,
     sensor_ids: HashMap<String, i64>,
-    /// Schema version found when opened read-only (rollups exist from version 2 on).
+    /// Schema version (rollups exist from version 2 on; a store opened read-only may be older).
     version: i64,
 }
 

@@ -103,6 +103,10 @@ fn usage_from(r: &Row<'_>, first: usize) -> rusqlite::Result<Usage> {
     Ok(usage)
 }
 
+fn series_row(r: &Row<'_>) -> rusqlite::Result<(i64, Usage)> {
+    Ok((r.get(0)?, usage_from(r, 1)?))
+}
+
 impl SqliteStore {
     /// Rolls up to `max_buckets` buckets, hours first (a day needs its hours).
     pub(super) fn roll_levels(
@@ -157,6 +161,9 @@ impl SqliteStore {
         Ok(out)
     }
 
+    /// Per bucket, every host together (one pass over the range) or one host (through the
+    /// statistics rows, one per bucket and sensor, and the primary key: a few lookups per
+    /// bucket, however many hosts the store holds).
     pub(super) fn read_series(
         &self,
         level: Level,
@@ -164,40 +171,32 @@ impl SqliteStore {
         host: Option<&Host>,
     ) -> Result<Vec<(i64, Usage)>, StoreError> {
         let sensor = self.sensor_filter(q)?;
-        let host_id: Option<i64> = match host {
-            None => None,
-            Some(h) => {
-                let id = self
-                    .conn
-                    .query_row(
-                        "SELECT id FROM hosts WHERE addr = ?1",
-                        [h.to_string()],
-                        |r| r.get(0),
-                    )
-                    .optional()
-                    .map_err(|e| self.err(e))?;
-                // an address never seen has no traffic
-                match id {
-                    Some(id) => Some(id),
-                    None => return Ok(Vec::new()),
-                }
-            }
+        let sums: Vec<String> = COLUMNS.iter().map(|c| format!("sum(s.{c})")).collect();
+        let (usage, stats) = (usage_table(level), stats_table(level));
+        let sql = match host {
+            None => format!(
+                "SELECT s.ts, {} FROM {usage} s
+                 WHERE s.ts >= ?1 AND s.ts < ?2 AND (?3 IS NULL OR s.sensor_id = ?3)
+                 GROUP BY s.ts ORDER BY s.ts",
+                sums.join(", ")
+            ),
+            // CROSS JOIN keeps the statistics rows outside: one key lookup each
+            Some(_) => format!(
+                "SELECT s.ts, {} FROM {stats} c CROSS JOIN {usage} s
+                   ON s.ts = c.ts AND s.sensor_id = c.sensor_id
+                  AND s.host_id = (SELECT id FROM hosts WHERE addr = ?4)
+                 WHERE c.ts >= ?1 AND c.ts < ?2 AND (?3 IS NULL OR c.sensor_id = ?3)
+                 GROUP BY s.ts ORDER BY s.ts",
+                sums.join(", ")
+            ),
         };
-        let sums: Vec<String> = COLUMNS.iter().map(|c| format!("sum({c})")).collect();
-        let sql = format!(
-            "SELECT ts, {} FROM {}
-             WHERE ts >= ?1 AND ts < ?2 AND (?3 IS NULL OR sensor_id = ?3)
-               AND (?4 IS NULL OR host_id = ?4)
-             GROUP BY ts ORDER BY ts",
-            sums.join(", "),
-            usage_table(level)
-        );
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![q.from, q.to, sensor, host_id], |r| {
-                Ok((r.get::<_, i64>(0)?, usage_from(r, 1)?))
-            })
-            .map_err(|e| self.err(e))?;
+        let addr = host.map(ToString::to_string);
+        let rows = match &addr {
+            None => stmt.query_map(params![q.from, q.to, sensor], series_row),
+            Some(a) => stmt.query_map(params![q.from, q.to, sensor, a], series_row),
+        }
+        .map_err(|e| self.err(e))?;
         rows.collect::<rusqlite::Result<Vec<_>>>()
             .map_err(|e| self.err(e))
     }

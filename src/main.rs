@@ -133,20 +133,23 @@ fn report_command(cfg: &Config, args: ReportArgs) -> anyhow::Result<()> {
             } else {
                 path.with_extension("partial")
             };
-            let mut f = std::fs::File::create(&tmp)
+            let f = std::fs::File::create(&tmp)
                 .with_context(|| format!("cannot write {}", tmp.display()))?;
+            let mut f = std::io::BufWriter::new(f);
             report::render(&rep, args.format, &mut f)?;
-            f.flush()?;
-            drop(f);
+            f.into_inner()
+                .map_err(std::io::IntoInnerError::into_error)?
+                .sync_all()?;
             if !special {
                 std::fs::rename(&tmp, &path)
                     .with_context(|| format!("cannot write {}", path.display()))?;
             }
         }
         None => {
-            let stdout = std::io::stdout();
-            let mut lock = stdout.lock();
-            report::render(&rep, args.format, &mut lock)?;
+            // stdout flushes every line: buffer it
+            let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+            report::render(&rep, args.format, &mut out)?;
+            out.flush()?;
         }
     }
     Ok(())

@@ -156,7 +156,11 @@ fn levels_sum_to_the_samples_and_late_samples_join_them() {
         sum.merge(u);
     }
     assert_eq!(day0.iter().find(|(h, _)| *h == host).unwrap().1, sum);
-    let at_2205 = minutes.iter().find(|(t, _)| *t == T0 + 22 * HOUR + 300).unwrap().1;
+    let at_2205 = minutes
+        .iter()
+        .find(|(t, _)| *t == T0 + 22 * HOUR + 300)
+        .unwrap()
+        .1;
     let mut want = usage(5);
     want.merge(&usage(1000));
     assert_eq!(at_2205, want, "the re-sent minute is merged");

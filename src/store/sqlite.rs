@@ -189,7 +189,10 @@ impl SqliteStore {
         samples: &[Sample],
         import: Option<(&str, &str)>,
     ) -> rusqlite::Result<Option<Ids>> {
-        let tx = self.conn.transaction()?;
+        // the write lock first: the watermarks read below stay true until the commit
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         if let Some((digest, file)) = import {
             let fresh = tx.execute(
                 "INSERT INTO imports (digest, file, imported_at, samples)

@@ -43,7 +43,8 @@ fn roll_one(conn: &mut Connection, level: Level, complete_before: i64) -> rusqli
     let (Some(width), Some(finer)) = (level.bucket(), level.finer()) else {
         return Ok(false);
     };
-    let tx = conn.transaction()?;
+    // the write lock first: no writer moves the watermarks meanwhile
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let marks = read_marks(&tx)?;
     // the finer level holds everything up to here
     let finer_mark = marks.of(finer).unwrap_or(i64::MIN);

@@ -5,6 +5,7 @@
 //! what it holds to the journal (`journal`), which the next start merges into the store.
 
 use crate::journal;
+use crate::rollup::Retention;
 use crate::store::{Sample, Store, StoreError};
 use crate::usage::{Host, Usage};
 use std::collections::VecDeque;
@@ -22,6 +23,25 @@ pub const DEFAULT_PENDING_BOUND: usize = 256 << 20;
 
 /// Bytes one host row of a pending sample holds (the row and its share of the vector).
 const ROW_BYTES: usize = std::mem::size_of::<(Host, Usage)>();
+
+/// Rollup buckets per upkeep call: an hour of 100,000 hosts is a few seconds of work.
+pub const UPKEEP_BUCKETS: usize = 2;
+/// Rows pruned per upkeep call: a few short transactions.
+pub const UPKEEP_ROWS: usize = 20_000;
+
+/// What one upkeep call did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Upkeep {
+    pub rolled: usize,
+    pub pruned: usize,
+}
+
+impl Upkeep {
+    /// Whether there may be more to do.
+    pub fn busy(&self) -> bool {
+        self.rolled == UPKEEP_BUCKETS || self.pruned >= UPKEEP_ROWS
+    }
+}
 
 pub struct Flusher {
     store: Box<dyn Store>,
@@ -133,6 +153,47 @@ impl Flusher {
         self.errors
     }
 
+    /// Upkeep between flushes, a bounded amount per call and only while no sample waits for a
+    /// retry (the counts come first): rolls up to [`UPKEEP_BUCKETS`] complete buckets, then,
+    /// once the rollups are up to date, prunes up to [`UPKEEP_ROWS`] rows past the retention.
+    /// `None` when it did not run or failed (logged; it is tried again later).
+    pub fn upkeep(
+        &mut self,
+        retention: &Retention,
+        complete_before: i64,
+        now: i64,
+    ) -> Option<Upkeep> {
+        if !self.pending.is_empty() {
+            return None;
+        }
+        let rolled = match self.store.roll_up(complete_before, UPKEEP_BUCKETS) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::warn!("rolling up the store failed, will try again: {e:#}");
+                return None;
+            }
+        };
+        if rolled == UPKEEP_BUCKETS {
+            return Some(Upkeep { rolled, pruned: 0 });
+        }
+        match self.store.prune(retention, now, UPKEEP_ROWS) {
+            Ok(pruned) => Some(Upkeep { rolled, pruned }),
+            Err(e) => {
+                tracing::warn!("pruning the store failed, will try again: {e:#}");
+                Some(Upkeep { rolled, pruned: 0 })
+            }
+        }
+    }
+
+    /// Rolls up everything before the current hour of the wall clock, `now` (after a replay:
+    /// its last partial hour and day too; later samples of them are added as they are
+    /// written). The hour being captured, if `run` is writing it, is left to `run`.
+    pub fn roll_up_before(&mut self, now: i64) {
+        if let Err(e) = self.store.roll_up(bucket_start(now, 3600), usize::MAX) {
+            tracing::warn!("rolling up the store failed (reports read the samples meanwhile; the next run or replay rolls up): {e:#}");
+        }
+    }
+
     /// Writes queued samples until one fails. Used for the final flush too, with `drain_all`.
     fn write_pending(&mut self) -> FlushReport {
         let start = Instant::now();
@@ -143,6 +204,12 @@ impl Flusher {
                     report.written += 1;
                     report.rows += sample.hosts.len();
                     self.pending.pop_front();
+                    if self.failures > 0 {
+                        tracing::info!(
+                            failures = self.failures,
+                            "store write succeeded after retries"
+                        );
+                    }
                     self.failures = 0;
                     self.next_retry = None;
                 }

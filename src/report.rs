@@ -1,13 +1,18 @@
 //! Usage reports over a period, per IP or per customer: built from the store, rendered as a
-//! table, CSV or the JSON shape of DESIGN.md (which other tools read: keep it exact).
+//! table, CSV, the JSON shape of DESIGN.md (which other tools read: keep it exact),
+//! BandwidthD's CDF lines, or a self-contained HTML page (`html`). Reads the store only through
+//! [`Store`].
 
 mod customer;
+mod html;
 
 pub use customer::annotate_states;
+pub use html::{AllotmentUse, CustomerTotals, Quantity};
 
 use crate::classify::Class;
 use crate::customer::Customers;
 use crate::period::Period;
+use crate::rollup::{self, Level};
 use crate::store::{Query, Store, StoreError};
 use crate::units;
 use crate::usage::{Dir, Host, Usage};
@@ -17,9 +22,16 @@ use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Aligned columns in human units (KiB, MiB, GiB).
     Table,
+    /// Exact integers, one row per address, every class.
     Csv,
+    /// DESIGN.md's JSON shape, exact integers.
     Json,
+    /// A self-contained page: graph of the period, top talkers, customers.
+    Html,
+    /// BandwidthD's CDF lines (`ip,time,sent x 8,received x 8`), time = the period's end.
+    Cdf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -56,7 +68,26 @@ pub struct Report {
     pub period: Period,
     pub by: By,
     pub rows: Vec<Row>,
+    /// What the reader should know: parts of the period older than the retention of the level
+    /// that answers them (shown in tables and pages, logged by the command).
+    pub notes: Vec<String>,
+    /// Usage of all hosts over time, for the HTML graph: filled by [`Report::add_series`].
+    pub series: Vec<SeriesPoint>,
+    /// Per-customer totals with their allotment use, shown by the HTML page when not empty.
+    /// The customer module fills it; a report per IP without customers leaves it empty.
+    pub customers: Vec<CustomerTotals>,
 }
+
+/// Usage of every host together over `[from, to)` (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesPoint {
+    pub from: i64,
+    pub to: i64,
+    pub usage: Usage,
+}
+
+/// Periods up to this long are graphed per hour, longer ones per day.
+const HOURLY_GRAPH_MAX: i64 = 3 * rollup::DAY;
 
 /// Builds a report: rows sorted by total bytes (largest first, then by address or customer),
 /// at most `top`. Per IP, each row names its customer; per customer, every configured customer
@@ -102,7 +133,88 @@ pub fn build(
     if let Some(n) = top {
         rows.truncate(n);
     }
-    Ok(Report { period, by, rows })
+    let notes = pruned_notes(store, &period)?;
+    Ok(Report {
+        period,
+        by,
+        rows,
+        notes,
+        series: Vec::new(),
+        customers: Vec::new(),
+    })
+}
+
+/// A note for every part of the period answered by a level that was pruned there.
+fn pruned_notes(store: &dyn Store, period: &Period) -> Result<Vec<String>, StoreError> {
+    let (from, to) = (period.from.timestamp(), period.to.timestamp());
+    let mut notes = Vec::new();
+    for p in rollup::plan(from, to, &store.watermarks()?) {
+        if let Some(kept) = store.kept_since(p.level)? {
+            if p.from < kept {
+                notes.push(format!(
+                    "{} to {} is answered from {} rows, which are only kept from {} on (storage.retention): that part is incomplete",
+                    show_time(period, p.from),
+                    show_time(period, p.to.min(kept)),
+                    p.level.name(),
+                    show_time(period, kept)
+                ));
+            }
+        }
+    }
+    Ok(notes)
+}
+
+/// A Unix time in the period's zone, e.g. `2026-11-24 00:00 CET`.
+fn show_time(period: &Period, ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .unwrap_or_default()
+        .with_timezone(&period.zone)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+impl Report {
+    /// Reads the usage of all hosts over the period for the graph: per hour for periods up to
+    /// three days, per day beyond (shorter steps at the edges), from the same levels as the
+    /// totals. Empty steps are points too.
+    pub fn add_series(
+        &mut self,
+        store: &dyn Store,
+        sensor: Option<String>,
+    ) -> Result<(), StoreError> {
+        let (from, to) = (self.period.from.timestamp(), self.period.to.timestamp());
+        let step = if to - from <= HOURLY_GRAPH_MAX {
+            Level::Hourly
+        } else {
+            Level::Daily
+        };
+        let q = Query { from, to, sensor };
+        let mut points = Vec::new();
+        for p in rollup::plan_up_to(from, to, step, &store.watermarks()?) {
+            // a level's own buckets, or the graph's step over samples
+            let width = p.level.bucket().or(step.bucket()).unwrap_or(rollup::HOUR);
+            let mut rows = store
+                .series_at(p.level, &q.piece(&p), None)?
+                .into_iter()
+                .peekable();
+            let mut t = p.from;
+            while t < p.to {
+                let end = (t - t.rem_euclid(width) + width).min(p.to);
+                let mut usage = Usage::default();
+                while let Some((_, u)) = rows.next_if(|(ts, _)| *ts < end) {
+                    usage.merge(&u);
+                }
+                points.push(SeriesPoint {
+                    from: t,
+                    to: end,
+                    usage,
+                });
+                t = end;
+            }
+        }
+        self.series = points;
+        Ok(())
+    }
 }
 
 /// Writes the report in a format.
@@ -114,6 +226,8 @@ pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> std::io::
         }
         Format::Csv => csv(report, out),
         Format::Table => table(report, out),
+        Format::Html => html::render(report, out),
+        Format::Cdf => cdf(report, out),
     }
 }
 
@@ -176,8 +290,11 @@ impl Serialize for RowJson<'_> {
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_struct("Report", 4)?;
-        let time =
-            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let zone = self.period.zone;
+        let time = |t: chrono::DateTime<chrono::Utc>| {
+            t.with_timezone(&zone)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
         m.serialize_field("from", &time(self.period.from))?;
         m.serialize_field("to", &time(self.period.to))?;
         m.serialize_field("by", self.by.name())?;
@@ -249,14 +366,30 @@ fn csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     w.flush()
 }
 
+/// BandwidthD's CDF: per row `ip,time,` then total, icmp, udp, tcp, ftp, http, mail, p2p sent,
+/// then the same received (bytes), time being the end of the period as BandwidthD stamps the
+/// end of its intervals.
+fn cdf(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let end = report.period.to.timestamp();
+    for row in &report.rows {
+        writeln!(
+            out,
+            "{}",
+            crate::cdf::Record::from_usage(row.host, end, &row.usage)
+        )?;
+    }
+    Ok(())
+}
+
 fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let p = &report.period;
+    let seconds = ((p.to - p.from).num_seconds().max(1)) as f64;
     writeln!(
         out,
         "Usage by {} from {} to {}: {} rows",
         report.by.name(),
-        time(report.period.from),
-        time(report.period.to),
+        show_time(p, p.from.timestamp()),
+        show_time(p, p.to.timestamp()),
         report.rows.len()
     )?;
     let first = match report.by {
@@ -269,6 +402,7 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         "total",
         "sent",
         "received",
+        "average",
         "pkts sent",
         "pkts recv",
         "tcp",
@@ -300,6 +434,7 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             units::bytes(u.total()),
             units::bytes(u.total_bytes(Dir::Tx)),
             units::bytes(u.total_bytes(Dir::Rx)),
+            units::bits_per_second(u.total() as f64 * 8.0 / seconds),
             u.total_packets(Dir::Tx).to_string(),
             u.total_packets(Dir::Rx).to_string(),
         ];
@@ -329,6 +464,9 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             }
         }
         writeln!(out, "{}", text.trim_end())?;
+    }
+    for note in &report.notes {
+        writeln!(out, "note: {note}")?;
     }
     Ok(())
 }

@@ -81,6 +81,7 @@ fn range(args: &GraphArgs, now: DateTime<Utc>) -> Result<Period, AppError> {
         Period {
             from: unix(from),
             to: unix(to),
+            zone: chrono_tz::Tz::UTC,
         }
     };
     if p.to - p.from > chrono::Duration::days(MAX_DAYS) {

@@ -4,12 +4,16 @@
 
 pub mod customers;
 mod graph;
+mod import_cdf;
+mod prune;
 mod reload;
 mod replay;
 mod run;
 mod serve;
 
 pub use graph::{graph, GraphOutput};
+pub use import_cdf::{import_cdf, ImportError, ImportOptions, ImportSummary};
+pub use prune::{prune, PruneSummary};
 pub use replay::{replay, ReplaySummary};
 pub use run::{run, RunSummary};
 pub use serve::serve;
@@ -64,6 +68,8 @@ pub enum AppError {
     Privilege(#[from] crate::privilege::PrivilegeError),
     #[error(transparent)]
     Preflight(#[from] crate::preflight::PreflightError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
 }
 
 impl AppError {

@@ -153,7 +153,9 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
             for sample in rx {
                 flusher.submit(sample);
             }
-            flusher.finish(retry_on_stop)
+            let left = flusher.finish(retry_on_stop);
+            flusher.roll_up_before(chrono::Utc::now().timestamp());
+            left
         })?;
 
     let (full_tx, full_rx) = mpsc::sync_channel::<Chunk>(CHUNKS);

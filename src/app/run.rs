@@ -8,11 +8,12 @@ use super::{AppError, Pipeline};
 use crate::capture::live::{InterfaceStats, KernelStats, LiveSource, StopHandle};
 use crate::config::Config;
 use crate::counters::{Counters, PacketStats};
-use crate::flush::{bucket_start, FlushReport, Flusher, Leftover};
+use crate::flush::{bucket_start, FlushReport, Flusher, Leftover, Upkeep};
 use crate::journal;
 use crate::preflight;
 use crate::privilege::{self, Account, Dropped};
 use crate::quota::service::{Msg, QuotaService};
+use crate::rollup::Retention;
 use crate::status::{Source, Status};
 use crate::store::{sqlite::SqliteStore, Sample};
 use crate::web;
@@ -160,6 +161,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         let interval = cfg.accounting.interval_s;
         let retry_on_stop = cfg.storage.retry_on_stop;
         let checks = quota.sender();
+        let retention = cfg.storage.retention;
         std::thread::Builder::new()
             .name("flush".into())
             .spawn(move || {
@@ -172,6 +174,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
                         sensor,
                         interval,
                         retry_on_stop,
+                        retention,
                     },
                     stop_rx,
                     checks,
@@ -236,11 +239,15 @@ struct FlushContext {
     interval: u32,
     /// How long the last flush keeps retrying a failing store before the journal.
     retry_on_stop: Duration,
+    /// How long each level of the store is kept.
+    retention: Retention,
 }
 
-/// The flush thread: at every interval boundary, drain and write; on stop, a last flush of the
-/// open interval. After every write that leaves nothing pending, a quota check is asked for.
-/// Returns (intervals flushed, what could not be written).
+/// The flush thread: at every interval boundary, drain and write; in between, roll complete
+/// hours and days up and prune what is past the retention, a bounded amount per wake-up and
+/// never close to a boundary; on stop, a last flush of the open interval. After every write
+/// that leaves nothing pending, a quota check is asked for. Returns (intervals flushed, what
+/// could not be written).
 fn flush_loop(
     counters: Arc<Counters>,
     mut flusher: Flusher,
@@ -254,6 +261,7 @@ fn flush_loop(
         sensor,
         interval,
         retry_on_stop,
+        retention,
     } = cx;
     let stored = |report: &FlushReport| {
         if report.written > 0 && report.pending == 0 {
@@ -267,7 +275,7 @@ fn flush_loop(
         let kernel_now = kernel_total(&stats);
         let kernel = kernel_now.since(&kernel_seen);
         kernel_seen = kernel_now;
-        let hosts = drained.hosts.len();
+        let active_ips = drained.hosts.len();
         let s = drained.stats;
         let sample = Sample {
             sensor: sensor.clone(),
@@ -285,8 +293,8 @@ fn flush_loop(
         tracing::info!(
             packets = s.packets,
             bytes = s.bytes,
-            active_hosts = hosts,
-            kernel_dropped = kernel.dropped,
+            dropped = kernel.dropped + kernel.if_dropped,
+            active_ips,
             flush_ms = report.took.as_millis() as u64,
             pending = report.pending,
             "interval flushed"
@@ -303,6 +311,9 @@ fn flush_loop(
         }
     };
     let mut open = bucket_start(now_secs(), interval);
+    // Upkeep at start and after every flush, until a call finds nothing more to do.
+    let mut upkeep_due = true;
+    let mut done = Upkeep::default();
     loop {
         let next = open + i64::from(interval);
         // Wake right at the boundary (a SIGKILL then loses as little as possible), and at least
@@ -318,9 +329,37 @@ fn flush_loop(
         if now_secs() >= next {
             flush(open, &mut flusher);
             open = bucket_start(now_secs(), interval);
+            upkeep_due = true;
         } else if let Some(report) = flusher.retry() {
+            // a retry took this wake-up
             status.flushed(report.took, flusher.errors(), report.pending, now_secs());
             stored(&report);
+            continue;
+        } else if next - now_secs() < 2 {
+            // the boundary is close
+            continue;
+        }
+        if !upkeep_due {
+            continue;
+        }
+        // right after a flush, or between flushes: the open interval's hour is not complete
+        match flusher.upkeep(&retention, bucket_start(open, 3600), now_secs()) {
+            Some(u) => {
+                done.rolled += u.rolled;
+                done.pruned += u.pruned;
+                if !u.busy() {
+                    upkeep_due = false;
+                    if done != Upkeep::default() {
+                        tracing::info!(
+                            buckets_rolled_up = done.rolled,
+                            rows_pruned = done.pruned,
+                            "store upkeep"
+                        );
+                    }
+                    done = Upkeep::default();
+                }
+            }
+            None => upkeep_due = false,
         }
     }
     flush(open, &mut flusher);

@@ -4,12 +4,15 @@
 mod customers;
 mod error;
 mod raw;
+mod report;
+mod retention;
 mod service;
 mod shaping;
 mod web;
 
 pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
+pub use report::{parse_zone, Report};
 pub use service::{Service, DEFAULT_USER};
 pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
 pub use web::{Web, DEFAULT_LISTEN};
@@ -59,6 +62,7 @@ pub struct Config {
     /// `[web]`: `run` serves the dashboard when this is set.
     pub web: Option<Web>,
     pub service: Service,
+    pub report: Report,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,6 +95,7 @@ pub struct Storage {
     /// How long a stopping `run` or `replay` keeps retrying a failing store before it spills
     /// to the journal (systemd's TimeoutStopSec must be longer).
     pub retry_on_stop: std::time::Duration,
+    pub retention: crate::rollup::Retention,
 }
 
 impl Config {
@@ -178,6 +183,17 @@ impl Config {
             Some(w) => line(format!("web         http://{} (run serves it)", w.listen)),
             None => line("web         off in run ([web] not set)".into()),
         }
+        let r = &self.storage.retention;
+        line(format!(
+            "retention   samples {}, hourly {}, daily {}",
+            retention::shown(r.samples_days),
+            retention::shown(r.hourly_days),
+            retention::shown(r.daily_days)
+        ));
+        line(format!(
+            "report      days in {}",
+            self.report.timezone.name()
+        ));
         out
     }
 }
@@ -242,9 +258,11 @@ impl Validator<'_> {
                     0,
                     3600,
                 )? as u64),
+                retention: self.retention(raw.storage.retention)?,
             },
             web: self.web(raw.web)?,
             service: self.service(raw.service)?,
+            report: self.report(raw.report)?,
         })
     }
 

@@ -23,6 +23,8 @@ pub struct RawConfig {
     pub web: Option<RawWeb>,
     #[serde(default)]
     pub service: RawService,
+    #[serde(default)]
+    pub report: RawReport,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -63,6 +65,8 @@ pub struct RawStorage {
     pub sqlite: Option<Spanned<String>>,
     pub max_pending_mib: Option<Spanned<i64>>,
     pub retry_on_stop_s: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub retention: RawRetention,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -120,6 +124,14 @@ pub struct RawAlerts {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub samples_days: Option<Spanned<i64>>,
+    pub hourly_days: Option<Spanned<i64>>,
+    pub daily_days: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawShaping {
     pub method: Option<Spanned<String>>,
     pub uplink: Option<Spanned<String>>,
@@ -134,4 +146,10 @@ pub struct RawShaping {
 #[serde(deny_unknown_fields)]
 pub struct RawWeb {
     pub listen: Option<Spanned<String>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    pub timezone: Option<Spanned<String>>,
 }

@@ -3,6 +3,7 @@
 //! grouped by theme.
 
 mod browser;
+mod cdf;
 mod common;
 mod config_checks;
 mod corpus;
@@ -12,6 +13,9 @@ mod live_web;
 mod privilege;
 mod quota;
 mod real_corpus;
+mod reports;
+mod rollups;
 mod run_quota;
+mod service;
 mod shaping;
 mod web;

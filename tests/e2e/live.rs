@@ -313,3 +313,100 @@ fn live_capture_counts_exactly_what_was_sent() {
         rows.keys().collect::<Vec<_>>()
     );
 }
+
+/// Kernel counters of each capture thread, from the run summary's `thread N:` lines.
+fn thread_received(summary: &str) -> Vec<u64> {
+    summary
+        .lines()
+        .filter(|l| l.trim_start().starts_with("thread "))
+        .filter_map(|l| {
+            l.split("received ")
+                .nth(1)?
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+        .collect()
+}
+
+/// Copies a capture whose frames were cut by the snaplen with each frame padded back to its
+/// length on the wire (zeros after the cut; the headers, and so the truth, are unchanged).
+fn pad_to_wire(from: &std::path::Path, to: &std::path::Path) {
+    let mut input = pcap::Capture::from_file(from).expect("test capture");
+    let mut out = pcap::Capture::dead(input.get_datalink())
+        .unwrap()
+        .savefile(to)
+        .unwrap();
+    let mut buf = Vec::new();
+    while let Ok(p) = input.next_packet() {
+        buf.clear();
+        buf.extend_from_slice(p.data);
+        buf.resize(p.header.len as usize, 0);
+        let header = pcap::PacketHeader {
+            caplen: p.header.len,
+            ..*p.header
+        };
+        out.write(&pcap::Packet::new(&header, &buf));
+    }
+    out.flush().unwrap();
+}
+
+#[test]
+fn live_capture_on_several_threads_counts_a_replayed_capture_exactly() {
+    if !is_root() {
+        eprintln!("SKIPPED: live capture in network namespaces needs root (CI runs it as root)");
+        return;
+    }
+    let net = Netns::new("fan");
+    // frames of up to 1500 bytes of IP behind two VLAN tags
+    for (ns, ifc) in [(&net.a, &net.if_a), (&net.b, &net.if_b)] {
+        sh(&["ip", "-n", ns, "link", "set", ifc, "mtu", "9000"]);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let frames = dir.path().join("frames.pcap");
+    pad_to_wire(&data("realistic-eth-3k.pcap"), &frames);
+    const THREADS: usize = 3;
+    let cfg = config(
+        dir.path(),
+        &["198.51.100.0/24", "2001:db8:100::/56"],
+        &format!(
+            "[capture]\ninterfaces = [\"{}\"]\nthreads = {THREADS}\npin = true\n",
+            net.if_a
+        ),
+    );
+    let run = start_run(&net, &net.a, &cfg);
+    let replay = net
+        .exec(&net.b)
+        .args(["timeout", "60", "tcpreplay", "-q", "--pps", "5000", "-i"])
+        .arg(&net.if_b)
+        .arg(&frames)
+        .output()
+        .expect("tcpreplay");
+    assert!(
+        replay.status.success(),
+        "tcpreplay: {}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let summary = stop(run);
+    assert!(summary.contains("dropped 0"), "kernel drops: {summary}");
+    let per_thread = thread_received(&summary);
+    assert_eq!(per_thread.len(), THREADS, "{summary}");
+    assert!(
+        per_thread.iter().filter(|&&n| n > 0).count() >= 2,
+        "the fanout spread nothing: {summary}"
+    );
+    assert!(per_thread.iter().sum::<u64>() >= 3000, "{summary}");
+
+    let truth: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data("realistic-eth-3k.pcap.truth.json")).unwrap())
+            .unwrap();
+    let diffs = diff_truth(&report_all(&cfg), &truth);
+    assert!(
+        diffs.is_empty(),
+        "{} differences: {:?}",
+        diffs.len(),
+        &diffs[..diffs.len().min(20)]
+    );
+}

@@ -1,7 +1,9 @@
 //! Counters under contention: N threads count packets that all involve one heavy-hitter address
 //! (its tx cells) and a cold peer each (rx), into shared atomic tables (`Counters::new`, one
 //! writer per thread) or into one exclusive table per thread merged at the drain
-//! (`Counters::exclusive`). Throughput in packets per second over all threads.
+//! (`Counters::exclusive`). Throughput in packets per CPU-second: each iteration returns the CPU
+//! time its threads used (summed), so that other work on a shared machine does not count, while
+//! contention (cache lines bouncing between cores) does.
 
 use bwacct::classify::App;
 use bwacct::counters::{Counters, Layout, Writer};
@@ -9,7 +11,7 @@ use bwacct::parse::Proto;
 use bwacct::usage::Dir;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Packets each thread counts per measured iteration.
 const PACKETS: u64 = 1 << 20;
@@ -42,23 +44,36 @@ fn count(writer: &Writer, thread: u64) {
     }
 }
 
-/// Runs `threads` threads over their writers once, from a common start; returns the wall time.
+/// The calling thread's CPU time.
+fn thread_cpu() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is valid for writes.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Runs one thread per writer once, from a common start; returns their CPU time, summed.
 fn run(writers: &[Writer]) -> Duration {
-    let start = Arc::new(Barrier::new(writers.len() + 1));
+    let start = Arc::new(Barrier::new(writers.len()));
     std::thread::scope(|s| {
-        for (t, w) in writers.iter().enumerate() {
-            let start = Arc::clone(&start);
-            s.spawn(move || {
-                start.wait();
-                count(w, t as u64);
-            });
-        }
-        start.wait();
-        let t0 = Instant::now();
-        // the scope joins every thread before returning
-        t0
+        let threads: Vec<_> = writers
+            .iter()
+            .enumerate()
+            .map(|(t, w)| {
+                let start = Arc::clone(&start);
+                s.spawn(move || {
+                    start.wait();
+                    let t0 = thread_cpu();
+                    count(w, t as u64);
+                    thread_cpu() - t0
+                })
+            })
+            .collect();
+        threads.into_iter().filter_map(|t| t.join().ok()).sum()
     })
-    .elapsed()
 }
 
 fn bench(c: &mut Criterion) {
@@ -91,7 +106,7 @@ fn bench(c: &mut Criterion) {
                 for _ in 0..iters {
                     total += run(&exclusive);
                     // the merge at the drain: every thread's table summed per host
-                    let t0 = Instant::now();
+                    let t0 = thread_cpu();
                     let mut merged = std::collections::HashMap::new();
                     for w in &mut exclusive {
                         for (host, usage) in w.drain().hosts {
@@ -101,7 +116,7 @@ fn bench(c: &mut Criterion) {
                                 .merge(&usage);
                         }
                     }
-                    total += t0.elapsed();
+                    total += thread_cpu() - t0;
                     std::hint::black_box(merged);
                 }
                 total

@@ -34,7 +34,9 @@ for svc in bandwidthd darkstat pmacctd; do
 done
 
 (cd "$repo" && cargo build --release -q)
-bwacct=$repo/target/release/bwacct
+# a copy: the repository may be rebuilt while the bench runs
+cp "$repo/target/release/bwacct" "$out/bwacct"
+bwacct=$out/bwacct
 
 pcap=$out/realistic-$PACKETS.pcap
 if [[ ! -s $pcap.truth.json ]]; then

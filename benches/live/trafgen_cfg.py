@@ -3,7 +3,7 @@
   trafgen_cfg.py OUT.cfg TRUTH.json PACKETS [--templates K]
 K static frames (default 2000) that trafgen sends round robin, PACKETS in all (a multiple of K):
 IPv4 and IPv6, TCP and UDP, untagged, 802.1Q and QinQ (0x88a8 + 0x8100), mostly minimum-size
-frames, between local hosts (198.51.100.0/24: 254 addresses; 2001:db8:100::/56: 1,000) and remote
+frames, between local hosts (198.51.100.0/24: 254 addresses; 2001:db8:100::/56: 300) and remote
 ones (203.0.113.0/24, 2001:db8:ff00::/40), a few local to local. Destination MACs are nobody's, so
 the receiving stack drops every frame after the capture taps. The truth JSON has the layer-3 bytes
 and packets per local host ({"hosts": {ip: {tx_bytes, rx_bytes, tx_packets, rx_packets}}}), the

@@ -145,6 +145,8 @@ pub struct LiveSource {
     joined_us: i64,
     /// The kernel filter installed (every member of a fanout group needs the same one).
     filter: String,
+    /// How long the kernel holds a partly filled ring block.
+    timeout: Duration,
 }
 
 /// Stops every capture loop: sets the flag and breaks libpcap out of a blocking read.
@@ -269,6 +271,7 @@ impl LiveSource {
                         thread: 0,
                         joined_us: 0,
                         filter: filter.clone(),
+                        timeout: Duration::from_millis(u64::from(cfg.timeout_ms)),
                     });
                 }
                 Err(source) => {
@@ -311,28 +314,23 @@ impl LiveSource {
             .push(self.cap.breakloop_handle());
     }
 
-    /// The capture loop: reads a ring block at a time until `stop`. A batch is opened only once
-    /// packets are there, so a quiet interface never holds up a drain.
+    /// The capture loop: reads a ring block at a time until `stop`, then what the kernel had
+    /// queued by then. A batch is opened only once packets are there, so a quiet interface never
+    /// holds up a drain.
     pub fn run(mut self, acct: &Accountant, writer: &Writer, stop: &StopHandle) {
         let mut last_stats = Instant::now();
         let started = Instant::now();
         let mut skipped = 0u64;
         while !stop.is_stopped() {
-            let mut batch = None;
-            let link = self.link;
             let joined_us = self.joined_us;
-            let result = self.cap.dispatch(None, |p| {
-                if joined_us != 0
-                    && p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec < joined_us
-                {
-                    skipped += 1;
-                    return;
-                }
-                let b = batch.get_or_insert_with(|| writer.batch());
-                acct.process(b, link, p.data, p.header.len);
-            });
-            drop(batch);
-            match result {
+            match read(
+                &mut self.cap,
+                self.link,
+                joined_us,
+                &mut skipped,
+                acct,
+                writer,
+            ) {
                 Ok(_) | Err(pcap::Error::TimeoutExpired) => {}
                 // pcap_breakloop makes pcap_dispatch fail: that is the stop request
                 Err(_) if stop.is_stopped() => break,
@@ -353,29 +351,95 @@ impl LiveSource {
                 last_stats = Instant::now();
             }
         }
-        self.publish_stats();
+        self.finish(acct, writer, skipped);
     }
 
-    fn publish_stats(&mut self) {
-        let s = match self.cap.stats() {
-            Ok(s) => s,
+    /// After the stop request: reads, without blocking, what the kernel queued before it. The
+    /// ring's last, partly filled block is handed over only when the block timeout expires, so
+    /// this reads until the ring is empty after that timeout (a continuous stream is cut one
+    /// more timeout later).
+    fn finish(self, acct: &Accountant, writer: &Writer, mut skipped: u64) {
+        let Self {
+            interface,
+            cap,
+            link,
+            stats,
+            thread,
+            joined_us,
+            timeout,
+            ..
+        } = self;
+        let mut cap = match cap.setnonblock() {
+            Ok(cap) => cap,
             Err(e) => {
-                tracing::debug!(interface = %self.interface, thread = self.thread, "no capture statistics: {e}");
+                tracing::warn!(%interface, thread, "the packets still in the kernel ring are not counted: {e}");
                 return;
             }
         };
-        let iface = &self.stats;
-        if let Some(t) = iface.threads.get(self.thread) {
-            iface
-                .received
-                .fetch_add(extend(&t.received, s.received), Relaxed);
-            iface
-                .dropped
-                .fetch_add(extend(&t.dropped, s.dropped), Relaxed);
+        let deadline = Instant::now() + timeout + Duration::from_millis(20);
+        loop {
+            let n = read(&mut cap, link, joined_us, &mut skipped, acct, writer).unwrap_or(0);
+            let now = Instant::now();
+            if (n == 0 && now >= deadline) || now >= deadline + timeout {
+                break;
+            }
+            if n == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
         }
-        // libpcap reads the interface's own drop counter: every handle sees the same one
-        if self.thread == 0 {
-            extend(&iface.if_dropped, s.if_dropped);
+        publish_stats(&mut cap, &stats, thread, &interface);
+    }
+
+    fn publish_stats(&mut self) {
+        publish_stats(&mut self.cap, &self.stats, self.thread, &self.interface);
+    }
+}
+
+/// One `pcap_dispatch`: every packet the ring holds, in one counter batch (opened only if a
+/// packet is there). Frames stamped before `joined_us` are skipped and counted in `skipped`.
+fn read(
+    cap: &mut Capture<Active>,
+    link: LinkType,
+    joined_us: i64,
+    skipped: &mut u64,
+    acct: &Accountant,
+    writer: &Writer,
+) -> Result<usize, pcap::Error> {
+    let mut batch = None;
+    cap.dispatch(None, |p| {
+        if joined_us != 0 && p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec < joined_us {
+            *skipped += 1;
+            return;
         }
+        let b = batch.get_or_insert_with(|| writer.batch());
+        acct.process(b, link, p.data, p.header.len);
+    })
+}
+
+/// Publishes one capture thread's kernel counters into its interface's statistics.
+fn publish_stats(
+    cap: &mut Capture<Active>,
+    iface: &InterfaceStats,
+    thread: usize,
+    interface: &str,
+) {
+    let s = match cap.stats() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(%interface, thread, "no capture statistics: {e}");
+            return;
+        }
+    };
+    if let Some(t) = iface.threads.get(thread) {
+        iface
+            .received
+            .fetch_add(extend(&t.received, s.received), Relaxed);
+        iface
+            .dropped
+            .fetch_add(extend(&t.dropped, s.dropped), Relaxed);
+    }
+    // libpcap reads the interface's own drop counter: every handle sees the same one
+    if thread == 0 {
+        extend(&iface.if_dropped, s.if_dropped);
     }
 }

@@ -33,8 +33,8 @@ for r in rows:
         "%d/%d" % (v["exact_hosts"], v["truth_hosts"]) if v else "–",
         u, (r["cpu_user_s"] + r["cpu_sys_s"]) / d * 1e6, r["rss_kb_sum"] / 1024))
 print()
-loads = sorted({tuple(r["load"]) for r in rows})
-print("Load average (1, 5, 15 min) seen at the runs: %s." % "; ".join(" ".join(l) for l in loads[:1] + loads[-1:]))
+loads = [float(r["load"][0]) for r in rows]
+print("One-minute load average at the runs: %.1f to %.1f (2 cores)." % (min(loads), max(loads)))
 for (s, rate, tool), u in sorted(user.items()):
     if tool == "bwacct" and (s, rate, "bandwidthd") in user and user[(s, rate, "bandwidthd")] > 0:
         print("bwacct's user CPU per packet is %.2f of BandwidthD's (%s %s)." % (u / user[(s, rate, "bandwidthd")], s, rate))

@@ -176,13 +176,19 @@ impl StopHandle {
 
 impl LiveSource {
     /// Opens `interface` (or libpcap's default device) with `cfg.threads` handles joined in one
-    /// fanout group, each with the same kernel IP filter. The first handle counts from the
+    /// fanout group, each with the same kernel IP filter and its share of the ring buffer. The first handle counts from the
     /// moment it is open; each later one skips what it queued before it joined the group.
     pub fn open_threads(
         cfg: &config::Capture,
         interface: Option<&str>,
     ) -> Result<Vec<Self>, CaptureError> {
         let threads = cfg.threads.max(1) as usize;
+        // capture.buffer_mib is the interface's: its threads share it (the fanout gives each a
+        // share of the packets), each ring at least 2 MiB
+        let cfg = &config::Capture {
+            buffer_bytes: (cfg.buffer_bytes / threads as u32).max(2 << 20),
+            ..cfg.clone()
+        };
         let first = Self::open(cfg, interface)?;
         let name = first.interface.clone();
         let stats = Arc::new(InterfaceStats::new(&name, threads));

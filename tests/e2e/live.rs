@@ -196,17 +196,25 @@ fn port(family: &str) -> u16 {
 }
 
 /// A UDP sink in `ns` for `count` datagrams (so no ICMP port-unreachable comes back), bounded in
-/// time.
+/// time; returns once its socket is bound.
 fn sink(net: &Netns, ns: &str, family: &str, count: usize) -> Child {
     let port = port(family);
     let script = format!(
         "import socket,sys\ns=socket.socket(socket.{family},socket.SOCK_DGRAM)\ns.bind(('',{port}))\ns.settimeout(15)\n\
-         n=0\nwhile n<{count}:\n    s.recv(65535); n+=1\n"
+         print('bound',flush=True)\nn=0\nwhile n<{count}:\n    s.recv(65535); n+=1\n"
     );
-    net.exec(ns)
+    let mut child = net
+        .exec(ns)
         .args(["python3", "-c", &script])
+        .stdout(Stdio::piped())
         .spawn()
-        .expect("sink")
+        .expect("sink");
+    let mut line = String::new();
+    BufReader::new(child.stdout.as_mut().expect("sink stdout"))
+        .read_line(&mut line)
+        .expect("sink ready");
+    assert_eq!(line.trim(), "bound", "the sink did not start");
+    child
 }
 
 /// Sends `count` datagrams of `payload` bytes to `dst` from `ns`.
@@ -251,7 +259,6 @@ fn live_capture_counts_exactly_what_was_sent() {
     const PING_DATA: usize = 100;
     let sink4 = sink(&net, &net.a, "AF_INET", N4);
     let sink6 = sink(&net, &net.a, "AF_INET6", N6);
-    std::thread::sleep(Duration::from_millis(300));
     send_udp(&net, &net.b, "AF_INET", "198.51.100.10", N4, P4);
     send_udp(&net, &net.b, "AF_INET6", "2001:db8:100::a", N6, P6);
     let ping = net

@@ -329,19 +329,26 @@ pub enum Outcome {
     Malformed,
 }
 
-impl Batch<'_> {
+impl<'a> Batch<'a> {
     /// Counts one packet for one local host.
-    #[inline]
+    #[inline(always)]
     pub fn add(&self, net: NetId, key: u128, dir: Dir, proto: Proto, app: Option<App>, bytes: u64) {
-        let counters: &Counters = &self.writer.counters;
+        let counters: &'a Counters = &self.writer.counters;
         if let Some(row) = counters.row(self.gen, net, key) {
             match counters.sharing {
-                Sharing::Shared => self.combine.add(row, dir, proto, app, bytes),
+                Sharing::Shared => self.add_shared(row, dir, proto, app, bytes),
                 Sharing::Exclusive => {
                     cells::add(row, Sharing::Exclusive, dir, proto, app, bytes, 1)
                 }
             }
         }
+    }
+
+    /// The shared path out of line, so that the exclusive one (replay) stays small enough to
+    /// inline into the packet loop.
+    #[inline(never)]
+    fn add_shared(&self, row: &'a Cells, dir: Dir, proto: Proto, app: Option<App>, bytes: u64) {
+        self.combine.add(row, dir, proto, app, bytes);
     }
 
     /// Records what one frame was.

@@ -176,8 +176,9 @@ impl StopHandle {
 
 impl LiveSource {
     /// Opens `interface` (or libpcap's default device) with `cfg.threads` handles joined in one
-    /// fanout group, each with the same kernel IP filter and its share of the ring buffer. The first handle counts from the
-    /// moment it is open; each later one skips what it queued before it joined the group.
+    /// fanout group, each with the same kernel IP filter and its share of the ring buffer. The
+    /// first handle counts from the moment it is open; each later one skips what it queued
+    /// before it joined the group.
     pub fn open_threads(
         cfg: &config::Capture,
         interface: Option<&str>,

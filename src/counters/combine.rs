@@ -115,3 +115,46 @@ fn apply(p: &Pending<'_>) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::usage::{app_cell, proto_cell};
+    use std::sync::atomic::Ordering::Relaxed;
+
+    #[test]
+    fn every_count_reaches_its_cells_once_flushed() {
+        // more rows than slots, so slots are taken over again and again
+        let rows: Box<[Cells]> = bytemuck::zeroed_slice_box(300);
+        let combiner = Combiner::default();
+        for round in 0..10u64 {
+            for (i, row) in rows.iter().enumerate() {
+                combiner.add(row, Dir::Tx, Proto::Tcp, Some(App::Http), 100 + round);
+                if i % 3 == 0 {
+                    combiner.add(row, Dir::Rx, Proto::Udp, None, 7);
+                }
+            }
+            // one hot row, many times in a row
+            for _ in 0..50 {
+                combiner.add(&rows[0], Dir::Tx, Proto::Tcp, Some(App::Http), 1);
+            }
+        }
+        combiner.flush();
+        let get = |row: &Cells, i: usize| row[i].load(Relaxed);
+        let tcp_tx = proto_cell(Dir::Tx, Proto::Tcp);
+        let http_tx = app_cell(Dir::Tx, App::Http);
+        let udp_rx = proto_cell(Dir::Rx, Proto::Udp);
+        let sent: u64 = (0..10).map(|r| 100 + r).sum();
+        for (i, row) in rows.iter().enumerate() {
+            let hot = if i == 0 { 500 } else { 0 };
+            assert_eq!(get(row, tcp_tx), sent + hot, "row {i}");
+            assert_eq!(get(row, tcp_tx + 1), 10 + hot, "row {i} packets");
+            assert_eq!(get(row, http_tx), sent + hot, "row {i} http");
+            let udp = if i % 3 == 0 { 70 } else { 0 };
+            assert_eq!(get(row, udp_rx), udp, "row {i} udp");
+        }
+        // nothing is left pending: a second flush adds nothing
+        combiner.flush();
+        assert_eq!(get(&rows[0], tcp_tx), sent + 500);
+    }
+}

@@ -1,11 +1,15 @@
-//! `run`: the long-running service. Capture threads (one per interface) count; the flush thread
-//! drains the counters at every interval boundary of the wall clock and writes the store, then
-//! asks the quota service to check; SIGHUP reloads customers; the shutdown trigger stops
-//! capture, flushes what is counted, lets the last quota check finish and returns. Root is
-//! dropped as soon as the capture handles (and the web socket) are open.
+//! `run`: the long-running service. Capture threads (`capture.threads` per interface, in a
+//! fanout group) count; the flush thread drains the counters at every interval boundary of the
+//! wall clock, writes the store, logs kernel drops per interface and thread, then asks the quota
+//! service to check; SIGHUP reloads customers; the shutdown trigger stops capture, flushes what
+//! is counted, lets the last quota check finish and returns. Root is dropped as soon as the
+//! capture handles (and the web socket) are open.
 
 use super::{AppError, Pipeline};
-use crate::capture::live::{InterfaceStats, KernelStats, LiveSource, StopHandle};
+use crate::capture::fanout;
+use crate::capture::live::{
+    InterfaceSnapshot, InterfaceStats, KernelStats, LiveSource, StopHandle,
+};
 use crate::config::Config;
 use crate::counters::{Counters, PacketStats};
 use crate::flush::{bucket_start, FlushReport, Flusher, Leftover, Upkeep};
@@ -26,7 +30,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 #[derive(Debug, Clone, Default)]
 pub struct RunSummary {
     pub stats: PacketStats,
-    pub interfaces: Vec<(String, KernelStats)>,
+    /// Kernel statistics per interface, with each capture thread's share.
+    pub interfaces: Vec<InterfaceSnapshot>,
     pub intervals: usize,
 }
 
@@ -38,15 +43,25 @@ impl fmt::Display for RunSummary {
             "packets {} accounted {} foreign {} non-IP {} malformed {} length-mismatch {} intervals {}",
             s.packets, s.accounted, s.foreign, s.non_ip, s.malformed, s.length_mismatch, self.intervals
         )?;
-        for (i, (name, k)) in self.interfaces.iter().enumerate() {
+        for (i, snap) in self.interfaces.iter().enumerate() {
             if i > 0 {
                 writeln!(f)?;
             }
+            let k = &snap.total;
             write!(
                 f,
-                "interface {name}: kernel received {} dropped {} interface-dropped {}",
-                k.received, k.dropped, k.if_dropped
+                "interface {}: kernel received {} dropped {} interface-dropped {}",
+                snap.interface, k.received, k.dropped, k.if_dropped
             )?;
+            if snap.threads.len() > 1 {
+                for (n, t) in snap.threads.iter().enumerate() {
+                    write!(
+                        f,
+                        "\n  thread {n}: kernel received {} dropped {}",
+                        t.received, t.dropped
+                    )?;
+                }
+            }
         }
         Ok(())
     }
@@ -78,9 +93,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
             .map(|s| Some(s.as_str()))
             .collect()
     };
-    let mut sources = Vec::new();
+    let mut groups = Vec::new();
     for name in names {
-        sources.push(LiveSource::open(&cfg.capture, name)?);
+        groups.push(LiveSource::open_threads(&cfg.capture, name)?);
     }
     // Bind before dropping root and before capturing: a taken port is a clear error at start,
     // and a privileged port (443) stays possible.
@@ -114,18 +129,45 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     let stop = StopHandle::default();
     let mut iface_stats = Vec::new();
     let mut threads = Vec::new();
-    for mut src in sources {
-        src.attach(&stop);
-        iface_stats.push(src.stats());
-        let acct = pipeline.accountant();
-        let writer = counters.writer();
-        let stop = stop.clone();
-        tracing::info!(interface = src.interface(), link = ?src.link(), "capturing");
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("capture-{}", src.interface()))
-                .spawn(move || src.run(&acct, &writer, &stop))?,
+    for group in groups {
+        let Some(first) = group.first() else { continue };
+        iface_stats.push(first.stats());
+        tracing::info!(
+            interface = first.interface(),
+            link = ?first.link(),
+            threads = group.len(),
+            pinned = cfg.capture.pin,
+            "capturing"
         );
+        for mut src in group {
+            src.attach(&stop);
+            let acct = pipeline.accountant();
+            let writer = counters.writer();
+            let stop = stop.clone();
+            let pin = cfg.capture.pin.then_some(threads.len());
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("cap-{}-{}", src.interface(), src.thread()))
+                    .spawn(move || {
+                        if let Some(n) = pin {
+                            match fanout::pin_current_thread(n) {
+                                Ok(cpu) => tracing::debug!(
+                                    interface = src.interface(),
+                                    thread = src.thread(),
+                                    cpu,
+                                    "pinned"
+                                ),
+                                Err(e) => tracing::warn!(
+                                    interface = src.interface(),
+                                    thread = src.thread(),
+                                    "cannot pin the capture thread: {e}"
+                                ),
+                            }
+                        }
+                        src.run(&acct, &writer, &stop)
+                    })?,
+            );
+        }
     }
 
     let status = Arc::new(Status::new(
@@ -213,10 +255,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     }
     Ok(RunSummary {
         stats: counters.stats(),
-        interfaces: iface_stats
-            .iter()
-            .map(|s| (s.interface.clone(), s.read()))
-            .collect(),
+        interfaces: iface_stats.iter().map(|s| s.snapshot()).collect(),
         intervals,
     })
 }
@@ -228,6 +267,33 @@ fn kernel_total(stats: &[Arc<InterfaceStats>]) -> KernelStats {
         total.merge(&s.read());
     }
     total
+}
+
+/// Logs, per interface and capture thread, the packets the kernel dropped since `seen`: ring
+/// drops (the capture fell behind: counts are short) as warnings; the interface's own drops
+/// (frames the network stack refused, often after the capture saw them) as information.
+fn warn_drops(now: &[InterfaceSnapshot], seen: &[InterfaceSnapshot]) {
+    for (n, s) in now.iter().zip(seen) {
+        let delta = n.total.since(&s.total);
+        if delta.dropped > 0 {
+            let per_thread: Vec<u64> = n
+                .threads
+                .iter()
+                .zip(&s.threads)
+                .map(|(a, b)| a.since(b).dropped)
+                .collect();
+            tracing::warn!(
+                interface = %n.interface,
+                dropped = delta.dropped,
+                received = delta.received,
+                per_thread = ?per_thread,
+                "the kernel dropped packets: counts are short for this interval (raise capture.buffer_mib or capture.threads)"
+            );
+        }
+        if delta.if_dropped > 0 {
+            tracing::info!(interface = %n.interface, if_dropped = delta.if_dropped, "the interface dropped packets");
+        }
+    }
 }
 
 /// What the flush thread needs besides the counters and the store.
@@ -269,12 +335,16 @@ fn flush_loop(
         }
     };
     let mut kernel_seen = KernelStats::default();
+    let mut seen: Vec<InterfaceSnapshot> = stats.iter().map(|s| s.snapshot()).collect();
     let mut intervals = 0;
     let mut flush = |start: i64, flusher: &mut Flusher| {
         let drained = counters.drain();
         let kernel_now = kernel_total(&stats);
         let kernel = kernel_now.since(&kernel_seen);
         kernel_seen = kernel_now;
+        let now: Vec<InterfaceSnapshot> = stats.iter().map(|s| s.snapshot()).collect();
+        warn_drops(&now, &seen);
+        seen = now;
         let active_ips = drained.hosts.len();
         let s = drained.stats;
         let sample = Sample {
@@ -299,13 +369,6 @@ fn flush_loop(
             pending = report.pending,
             "interval flushed"
         );
-        if kernel.dropped > 0 || kernel.if_dropped > 0 {
-            tracing::warn!(
-                dropped = kernel.dropped,
-                if_dropped = kernel.if_dropped,
-                "the kernel dropped packets: counts are short for this interval"
-            );
-        }
         if drained.overflowed {
             tracing::warn!("more new addresses than accounting.max_hosts in one interval: the excess is counted in per-network overflow rows");
         }

@@ -1,7 +1,9 @@
-//! Packet sources: live interfaces (`live`) and capture files (`file`), both through libpcap.
+//! Packet sources: live interfaces (`live`, spread over threads by `fanout`) and capture files
+//! (`file`), both through libpcap.
 //! Each source runs on its own thread and feeds the counters; this module owns the pcap handles
 //! and their statistics, nothing downstream.
 
+pub mod fanout;
 pub mod file;
 pub mod live;
 
@@ -62,6 +64,13 @@ pub enum CaptureError {
         interface: String,
         filter: String,
         source: pcap::Error,
+    },
+    #[error("interface {interface:?}: no kernel filter to install")]
+    NoFilter { interface: String },
+    #[error("interface {interface:?}: cannot share the capture between threads (PACKET_FANOUT): {source}; set capture.threads = 1")]
+    Fanout {
+        interface: String,
+        source: std::io::Error,
     },
     #[error("no capture device: libpcap found none (set capture.interfaces)")]
     NoDevice,

@@ -75,6 +75,10 @@ pub struct Capture {
     pub filter: String,
     pub buffer_bytes: u32,
     pub timeout_ms: u32,
+    /// Capture threads per interface, sharing its packets through a `PACKET_FANOUT` group.
+    pub threads: u32,
+    /// Pin each capture thread to one CPU.
+    pub pin: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -127,7 +131,7 @@ impl Config {
         line(format!("config      {}", self.path.display()));
         line(format!("sensor      {}", self.sensor));
         line(format!(
-            "capture     {} (promiscuous {}, snaplen {}, buffer {} MiB, timeout {} ms)",
+            "capture     {} (promiscuous {}, snaplen {}, buffer {} MiB, timeout {} ms, {} thread(s) per interface{})",
             if c.interfaces.is_empty() {
                 "libpcap's default device".to_owned()
             } else {
@@ -136,7 +140,9 @@ impl Config {
             c.promiscuous,
             c.snaplen,
             c.buffer_bytes >> 20,
-            c.timeout_ms
+            c.timeout_ms,
+            c.threads,
+            if c.pin { ", pinned" } else { "" }
         ));
         for f in crate::capture::bpf_filters(&c.filter) {
             line(format!("filter      {f}"));
@@ -359,6 +365,13 @@ impl Validator<'_> {
             filter,
             buffer_bytes: (self.int(&raw.buffer_mib, 64, 1, 2047)? as u32) << 20,
             timeout_ms: self.int(&raw.timeout_ms, 100, 1, 10_000)? as u32,
+            threads: self.int(
+                &raw.threads,
+                i64::from(crate::capture::fanout::default_threads()),
+                1,
+                i64::from(crate::capture::fanout::MAX_THREADS),
+            )? as u32,
+            pin: raw.pin.unwrap_or(false),
         })
     }
 

@@ -36,6 +36,8 @@ pub struct RawCapture {
     pub filter: Option<Spanned<String>>,
     pub buffer_mib: Option<Spanned<i64>>,
     pub timeout_ms: Option<Spanned<i64>>,
+    pub threads: Option<Spanned<i64>>,
+    pub pin: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -19,6 +19,15 @@ fn a_minimal_config_gets_the_defaults() {
     assert_eq!(c.accounting.count, CountMode::Ip);
     assert_eq!(c.capture.snaplen, 128);
     assert!(c.capture.promiscuous);
+    assert_eq!(c.capture.threads, crate::capture::fanout::default_threads());
+    assert!(!c.capture.pin);
+    let t = Config::parse(
+        Path::new("x.toml"),
+        &format!("[capture]\nthreads = 4\npin = true\n{LOCAL}"),
+    )
+    .unwrap();
+    assert_eq!((t.capture.threads, t.capture.pin), (4, true));
+    assert!(t.describe().contains("4 thread(s) per interface, pinned"));
     assert_eq!(c.storage.sqlite, PathBuf::from("/var/lib/bwacct/bwacct.db"));
     let http = &c
         .accounting
@@ -80,6 +89,8 @@ fn broken_configs_name_file_line_key_and_problem() {
         ("sensor = \"dom0 a\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:1:", "sensor", "not a valid name"]),
         ("[capture]\ninterfaces = [\"eth0; rm -rf /\"]\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.interfaces", "not a valid interface name"]),
         ("[capture]\nsnaplen = 10\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.snaplen", "out of range"]),
+        ("[capture]\nthreads = 0\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.threads", "out of range: expected 1 to 256"]),
+        ("[capture]\npin = \"yes\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.pin", "invalid type"]),
         ("[storage]\nsqlite = \"\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "storage.sqlite", "empty"]),
         ("[accounting\nlocal = []\n", &["test.toml:1:"]),
         ("[web]\nlisten = \"localhost\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "web.listen", "not an address and port"]),

@@ -44,7 +44,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
     }
 }
 
-fn encode(samples: &[Sample]) -> String {
+/// The samples as journal text (also the body of an outbox batch, `store::outbox`).
+pub fn encode(samples: &[Sample]) -> String {
     let mut out = String::new();
     for s in samples {
         let p = &s.stats;
@@ -116,6 +117,11 @@ pub fn read(path: &Path) -> Result<Vec<Sample>, JournalError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io(path)(e)),
     };
+    decode(&text, path)
+}
+
+/// Reads every complete sample of journal text; `path` names it in errors.
+pub fn decode(text: &str, path: &Path) -> Result<Vec<Sample>, JournalError> {
     // Every line was written with its newline: text after the last one is a torn write.
     let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
     let mut samples = Vec::new();

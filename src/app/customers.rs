@@ -8,8 +8,8 @@ use crate::period::{parse_time, PeriodError};
 use crate::quota::{render, Checker, Policy, QuotaError, State, Status};
 use crate::report::{AllotmentUse, By, CustomerTotals, Quantity};
 use crate::shape::{self, ShapeError, System};
-use crate::store::quota::EventFilter;
-use crate::store::sqlite::SqliteStore;
+use crate::store::central::{open_reader, open_writer};
+use crate::store::quota::{EventFilter, QuotaStore};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -46,7 +46,7 @@ fn at(arg: &Option<String>) -> Result<i64, PeriodError> {
     }
 }
 
-fn statuses(cfg: &Config, store: &SqliteStore, at: i64) -> Result<Vec<Status>, CommandError> {
+fn statuses(cfg: &Config, store: &dyn QuotaStore, at: i64) -> Result<Vec<Status>, CommandError> {
     let mut checker = Checker::new(Arc::new(Policy::new(cfg)));
     Ok(checker.evaluate(store, at)?)
 }
@@ -64,8 +64,8 @@ pub fn quota(cfg: &Config, args: &QuotaArgs, out: &mut dyn Write) -> Result<(), 
     if let Some(name) = &args.customer {
         known(cfg, name)?;
     }
-    let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
-    let mut list = statuses(cfg, &store, at)?;
+    let store = open_reader(&cfg.storage)?;
+    let mut list = statuses(cfg, &*store, at)?;
     list.retain(|s| args.customer.as_ref().is_none_or(|n| *n == s.customer));
     render::statuses(&list, at, args.format, out)?;
     Ok(())
@@ -73,15 +73,12 @@ pub fn quota(cfg: &Config, args: &QuotaArgs, out: &mut dyn Write) -> Result<(), 
 
 /// `bwacct events`.
 pub fn events(cfg: &Config, args: &EventsArgs, out: &mut dyn Write) -> Result<(), CommandError> {
-    let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
-    let list = crate::store::quota::QuotaStore::quota_events(
-        &store,
-        &EventFilter {
-            customer: args.customer.clone(),
-            limit: Some(args.limit),
-            ..Default::default()
-        },
-    )?;
+    let store = open_reader(&cfg.storage)?;
+    let list = store.quota_events(&EventFilter {
+        customer: args.customer.clone(),
+        limit: Some(args.limit),
+        ..Default::default()
+    })?;
     render::events(&list, args.format, out)?;
     Ok(())
 }
@@ -91,7 +88,7 @@ pub fn events(cfg: &Config, args: &EventsArgs, out: &mut dyn Write) -> Result<()
 fn targets<'a>(
     cfg: &'a Config,
     t: &ShapeTarget,
-    store: impl FnOnce() -> Result<SqliteStore, crate::store::StoreError>,
+    store: impl FnOnce() -> Result<Box<dyn QuotaStore>, crate::store::StoreError>,
     out: &mut dyn Write,
 ) -> Result<Vec<&'a Customer>, CommandError> {
     if let Some(name) = &t.customer {
@@ -99,7 +96,7 @@ fn targets<'a>(
     }
     let at = at(&t.at)?;
     let mut list = Vec::new();
-    for s in statuses(cfg, &store()?, at)? {
+    for s in statuses(cfg, &*store()?, at)? {
         if s.state != State::Over {
             continue;
         }
@@ -117,13 +114,13 @@ fn targets<'a>(
 pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<(), CommandError> {
     match action {
         ShapeAction::Plan(t) => {
-            let store = || SqliteStore::open_read_only(&cfg.storage.sqlite);
+            let store = || open_reader(&cfg.storage);
             let list = targets(cfg, t, store, out)?;
             shape::render(&shape::plan(&list, &cfg.shaping)?, out)?;
         }
         ShapeAction::Apply(t) => {
-            let list = targets(cfg, t, || SqliteStore::open(&cfg.storage.sqlite), out)?;
-            let mut store = SqliteStore::open(&cfg.storage.sqlite)?;
+            let list = targets(cfg, t, || open_writer(&cfg.storage), out)?;
+            let mut store = open_writer(&cfg.storage)?;
             let steps = shape::plan(&list, &cfg.shaping)?;
             if cfg.shaping.method == Method::Bridge && !steps.is_empty() {
                 if let Some(w) = shape::bridge_netfilter_warning() {
@@ -131,7 +128,7 @@ pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<
                 }
             }
             let now = chrono::Utc::now().timestamp();
-            let done = shape::apply(&steps, &mut System, &mut store, now)?;
+            let done = shape::apply(&steps, &mut System, &mut *store, now)?;
             writeln!(
                 out,
                 "applied: {} steps run, {} already in effect",
@@ -139,8 +136,8 @@ pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<
             )?;
         }
         ShapeAction::Clear { customer } => {
-            let mut store = SqliteStore::open(&cfg.storage.sqlite)?;
-            let done = shape::clear(customer.as_deref(), &mut System, &mut store)?;
+            let mut store = open_writer(&cfg.storage)?;
+            let done = shape::clear(customer.as_deref(), &mut System, &mut *store)?;
             writeln!(
                 out,
                 "cleared: {} steps undone, {} already gone",
@@ -156,7 +153,7 @@ pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<
 /// billing period, as `quota` does).
 pub fn report_customers(
     cfg: &Config,
-    store: &SqliteStore,
+    store: &dyn QuotaStore,
     period: crate::period::Period,
     now: i64,
 ) -> Result<Vec<CustomerTotals>, CommandError> {

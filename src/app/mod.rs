@@ -3,6 +3,7 @@
 //! (one picture or the static site).
 
 pub mod customers;
+mod forwarding;
 mod graph;
 mod import_cdf;
 mod prune;
@@ -70,6 +71,8 @@ pub enum AppError {
     Preflight(#[from] crate::preflight::PreflightError),
     #[error(transparent)]
     Import(#[from] ImportError),
+    #[error(transparent)]
+    Forward(#[from] crate::forward::ForwardError),
 }
 
 impl AppError {

@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::counters::{Counters, Drained, PacketStats};
 use crate::flush::{bucket_start, Flusher};
 use crate::parse::{self, Decoded};
-use crate::store::{sqlite::SqliteStore, Sample};
+use crate::store::Sample;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::mpsc;
@@ -25,6 +25,8 @@ pub struct ReplaySummary {
     pub damaged: Vec<String>,
     /// Quota state changes found at the end of the data.
     pub quota_changes: usize,
+    /// Batches still waiting for the central store (kept in the local store's outbox).
+    pub queued: usize,
 }
 
 impl fmt::Display for ReplaySummary {
@@ -46,6 +48,9 @@ impl fmt::Display for ReplaySummary {
         writeln!(f, "seconds          {:.3}", self.seconds)?;
         writeln!(f, "packets/s        {rate:.0}")?;
         write!(f, "quota changes    {}", self.quota_changes)?;
+        if self.queued > 0 {
+            write!(f, "\nqueued batches   {}", self.queued)?;
+        }
         for d in &self.damaged {
             write!(f, "\ndamaged file     {d}")?;
         }
@@ -136,7 +141,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
         total_bytes += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
         sources.push(FileSource::open(&path)?);
     }
-    let store = SqliteStore::open(&cfg.storage.sqlite)?;
+    let (store, forwarder) = super::forwarding::flush_store(cfg, None)?;
     let acct = Pipeline::new(&cfg.accounting).accountant();
     let interval = cfg.accounting.interval_s;
 
@@ -147,7 +152,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
     let flusher = std::thread::Builder::new()
         .name("flush".into())
         .spawn(move || {
-            let mut flusher = Flusher::new(Box::new(store))
+            let mut flusher = Flusher::new(store)
                 .with_memory_bound(max_pending)
                 .with_journal(journal);
             for sample in rx {
@@ -238,10 +243,12 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
     let left = flusher
         .join()
         .map_err(|_| std::io::Error::other("the flush thread panicked"))?;
-    summary.seconds = started.elapsed().as_secs_f64();
     if let Some(e) = AppError::leftover(left, &cfg.storage.sqlite) {
         return Err(e);
     }
+    // Everything is in the local store; PostgreSQL gets it now, or at the next start.
+    summary.queued = super::forwarding::finish(forwarder, retry_on_stop).batches;
+    summary.seconds = started.elapsed().as_secs_f64();
     if let Some(last) = current {
         let end = last + i64::from(interval);
         summary.quota_changes = crate::quota::service::check_once(cfg, end)?.len();

@@ -19,7 +19,7 @@ use crate::privilege::{self, Account, Dropped};
 use crate::quota::service::{Msg, QuotaService};
 use crate::rollup::Retention;
 use crate::status::{Source, Status};
-use crate::store::{sqlite::SqliteStore, Sample};
+use crate::store::Sample;
 use crate::web;
 use std::fmt;
 use std::future::Future;
@@ -123,9 +123,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     }
     // Now as the account that writes it: a file system gone read-only shows here.
     preflight::store_writable(&cfg.storage.sqlite, &account)?;
-    let store = SqliteStore::open(&cfg.storage.sqlite)?;
     // Quotas (and automatic shaping) start once capture can, as the service account.
     let quota = QuotaService::start(&cfg)?;
+    // With a central store, each batch delivered there is worth a quota check.
+    let delivered = quota.sender();
+    let (store, forwarder) = super::forwarding::flush_store(
+        &cfg,
+        Some(Box::new(move || {
+            let _ = delivered.send(Msg::Check(now_secs()));
+        })),
+    )?;
     let stop = StopHandle::default();
     let mut iface_stats = Vec::new();
     let mut threads = Vec::new();
@@ -180,7 +187,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     let (stop_web, web_stopped) = tokio::sync::watch::channel(false);
     let server = listener.map(|listener| {
         let ctx = Arc::new(web::Context::new(
-            super::serve::sqlite_reader(cfg.storage.sqlite.clone()),
+            super::serve::store_reader(cfg.storage.clone()),
             Arc::clone(&status),
             Arc::new(crate::customer::Customers::new(cfg.customers.clone())),
         ));
@@ -191,7 +198,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     });
 
     // Intervals a previous run could not write are merged before anything new.
-    let flusher = Flusher::new(Box::new(store))
+    let flusher = Flusher::new(store)
         .with_memory_bound(cfg.storage.max_pending_bytes)
         .with_journal(journal::path_for(&cfg.storage.sqlite));
     let (stop_flush, stop_rx) = mpsc::channel::<()>();
@@ -225,6 +232,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     };
 
     let store_path = cfg.storage.sqlite.clone();
+    let retry_on_stop = cfg.storage.retry_on_stop;
     super::reload::serve_until(shutdown, cfg, quota.sender()).await;
     tracing::info!("stopping: flushing what is counted");
     let _ = stop_web.send(true);
@@ -243,6 +251,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         }
         let _ = stop_flush.send(());
         let joined = flush.join();
+        // what the last flush queued goes to PostgreSQL now if it can (else at the next start)
+        super::forwarding::finish(forwarder, retry_on_stop);
         quota.stop();
         joined
     })

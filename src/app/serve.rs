@@ -4,24 +4,24 @@
 
 use super::AppError;
 use crate::config::Config;
+use crate::config::Storage;
 use crate::flush::bucket_start;
 use crate::privilege::{self, Account, Dropped};
 use crate::status::{Source, Status};
-use crate::store::sqlite::SqliteStore;
+use crate::store::central::open_reader;
 use crate::store::{Query, Sample, Store};
 use crate::web::{self, Context, OpenStore};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 /// How long after an interval's end its flush is expected to be in the store.
 const WRITE_GRACE_S: i64 = 5;
 
-/// Read-only connections to the configured SQLite store.
-pub fn sqlite_reader(path: PathBuf) -> OpenStore {
-    Box::new(move || Ok(Box::new(SqliteStore::open_read_only(&path)?) as Box<dyn Store>))
+/// Read-only connections to the configured store (PostgreSQL if set, else SQLite).
+pub fn store_reader(storage: Storage) -> OpenStore {
+    Box::new(move || Ok(open_reader(&storage)? as Box<dyn Store>))
 }
 
 /// Binds `listen`, saying so, and warning when it is reachable from other machines.
@@ -50,7 +50,7 @@ pub async fn serve(
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
-    let path = cfg.storage.sqlite.clone();
+    let storage = cfg.storage.clone();
     // Bind as started (a privileged port stays possible), then never serve as root.
     let listener = bind(listen).await?;
     let account = Account::for_service(&cfg.service)?;
@@ -61,11 +61,14 @@ pub async fn serve(
             "[service] user = \"root\": serving with every privilege (not recommended)"
         ),
     }
-    // A clear error now rather than on the first request.
-    SqliteStore::open_read_only(&path)?;
+    // A clear error now rather than on the first request (PostgreSQL's client blocks).
+    let check = storage.clone();
+    tokio::task::spawn_blocking(move || open_reader(&check).map(drop))
+        .await
+        .map_err(std::io::Error::other)??;
     let status = Arc::new(Status::new(Source::Store, now_secs()));
     let ctx = Arc::new(Context::new(
-        sqlite_reader(path),
+        store_reader(storage),
         Arc::clone(&status),
         Arc::new(crate::customer::Customers::new(cfg.customers.clone())),
     ));

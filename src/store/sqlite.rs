@@ -4,8 +4,11 @@
 //! reads per level and pruning are in `levels`.
 
 mod levels;
+mod outbox;
 mod quota;
 mod series;
+
+pub use outbox::Queued;
 
 use super::schema::{sqlite_migrations, stats_table, usage_table, COLUMNS, STATS_COLUMNS};
 use super::{Query, RangeStats, Sample, Series, SeriesQuery, Store, StoreError};

@@ -53,6 +53,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             for p in &problems {
                 eprintln!("bwacct: {}: {p}", cfg.path.display());
             }
+            for w in app::central_warnings(&cfg) {
+                eprintln!("bwacct: {}: warning: {w}", cfg.path.display());
+            }
             if problems.is_empty() {
                 Ok(())
             } else {

@@ -42,3 +42,21 @@ pub(super) fn finish(forwarder: Option<Forwarder>, patience: Duration) -> Left {
         },
     }
 }
+
+/// What `check-config` says about the central store: unreachable, or sensors whose local
+/// networks overlap this one's (read from its sensors table). Never fatal: a sensor starts and
+/// queues while the database is away.
+pub fn central_warnings(cfg: &Config) -> Vec<String> {
+    let Some(pg) = &cfg.storage.postgres else {
+        return Vec::new();
+    };
+    let checked = crate::store::postgres::PgStore::open_read_only(pg).and_then(|store| {
+        crate::store::postgres::sensor_overlaps(&store, &cfg.sensor, &cfg.accounting.local)
+    });
+    match checked {
+        Ok(list) => list,
+        Err(e) => vec![format!(
+            "{e} (a sensor still starts: it keeps its flushes until PostgreSQL is reachable)"
+        )],
+    }
+}

@@ -12,6 +12,7 @@ mod replay;
 mod run;
 mod serve;
 
+pub use forwarding::central_warnings;
 pub use graph::{graph, GraphOutput};
 pub use import_cdf::{import_cdf, ImportError, ImportOptions, ImportSummary};
 pub use prune::{prune, PruneSummary};

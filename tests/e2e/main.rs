@@ -4,12 +4,14 @@
 
 mod browser;
 mod cdf;
+mod central;
 mod common;
 mod config_checks;
 mod corpus;
 mod durability;
 mod live;
 mod live_web;
+mod pg;
 mod privilege;
 mod quota;
 mod real_corpus;

@@ -332,3 +332,73 @@ impl Store for PgStore {
         self.read_kept_since(level)
     }
 }
+
+/// Pairs of sensors whose declared local networks overlap (the same packet would be counted
+/// twice if both capture it): one line per pair, naming both and the networks.
+pub fn overlaps(sensors: &[(String, Vec<ipnet::IpNet>)]) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, (a, nets_a)) in sensors.iter().enumerate() {
+        for (b, nets_b) in sensors.iter().skip(i + 1) {
+            for na in nets_a {
+                for nb in nets_b
+                    .iter()
+                    .filter(|nb| na.contains(*nb) || nb.contains(na))
+                {
+                    out.push(format!(
+                        "sensors {a} and {b} both account {}: traffic both capture is counted twice (give each sensor its own local networks)",
+                        if na.prefix_len() >= nb.prefix_len() { na } else { nb }
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The sensors table's networks with this configuration's in place of its own sensor's.
+pub fn sensor_overlaps(
+    pg: &PgStore,
+    sensor: &str,
+    local: &[ipnet::IpNet],
+) -> Result<Vec<String>, StoreError> {
+    let mut list: Vec<(String, Vec<ipnet::IpNet>)> = pg
+        .sensor_networks()?
+        .into_iter()
+        .filter(|(name, _)| name != sensor)
+        .map(|(name, text)| {
+            let nets = text
+                .split(',')
+                .filter_map(|n| n.trim().parse().ok())
+                .collect();
+            (name, nets)
+        })
+        .collect();
+    list.insert(0, (sensor.to_owned(), local.to_vec()));
+    Ok(overlaps(&list))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn overlapping_networks_of_two_sensors_are_named() {
+        let s = |name: &str, nets: &[&str]| {
+            (
+                name.to_owned(),
+                nets.iter().map(|n| n.parse().unwrap()).collect::<Vec<_>>(),
+            )
+        };
+        let list = [
+            s("a", &["198.51.100.0/24", "2001:db8:100::/56"]),
+            s("b", &["198.51.100.128/25"]),
+            s("c", &["203.0.113.0/24", "2001:db8:100:1::/64"]),
+        ];
+        assert_eq!(
+            super::overlaps(&list),
+            vec![
+                "sensors a and b both account 198.51.100.128/25: traffic both capture is counted twice (give each sensor its own local networks)",
+                "sensors a and c both account 2001:db8:100:1::/64: traffic both capture is counted twice (give each sensor its own local networks)",
+            ]
+        );
+        assert!(super::overlaps(&list[1..]).is_empty());
+    }
+}

@@ -12,6 +12,7 @@ use crate::capture::live::KernelStats;
 use crate::counters::PacketStats;
 use crate::store::{Sample, Store, StoreError};
 use crate::usage::{Host, Usage, CELLS};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -69,10 +70,14 @@ pub fn encode(samples: &[Sample]) -> String {
         ));
         for (host, usage) in &s.hosts {
             out.push_str("H ");
-            out.push_str(&host.to_string());
+            let _ = write!(out, "{host}");
             for v in usage.0 {
-                out.push(' ');
-                out.push_str(&v.to_string());
+                // most cells are zero: no formatting for them (an outbox body per flush)
+                if v == 0 {
+                    out.push_str(" 0");
+                } else {
+                    let _ = write!(out, " {v}");
+                }
             }
             out.push('\n');
         }

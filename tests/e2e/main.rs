@@ -5,6 +5,7 @@
 mod browser;
 mod cdf;
 mod central;
+mod central_live;
 mod common;
 mod config_checks;
 mod corpus;

@@ -132,7 +132,9 @@ pub struct Settings {
     pub sensor: String,
     /// The sensor's local networks, recorded in the sensors table (overlap checks).
     pub local_networks: String,
-    pub retention: Retention,
+    /// How long the central store keeps each level; `None` (a replay, whose data may be
+    /// older than any retention) rolls up but never prunes, as the local store does then.
+    pub retention: Option<Retention>,
     /// Called after each batch delivered (e.g. to ask for a quota check).
     pub on_delivered: Option<Box<dyn Fn() + Send>>,
 }
@@ -375,7 +377,9 @@ impl Worker {
             self.last_upkeep = None;
             return;
         }
-        let retention = self.settings.retention;
+        let Some(retention) = self.settings.retention else {
+            return;
+        };
         if let Some(pg) = self.pg.as_mut() {
             match pg.prune(&retention, now_secs(), UPKEEP_ROWS) {
                 Ok(n) if n >= UPKEEP_ROWS => self.last_upkeep = None,

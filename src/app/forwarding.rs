@@ -9,9 +9,11 @@ use crate::store::Store;
 use std::time::Duration;
 
 /// The flusher's store, and the forwarder when there is a central store. `on_delivered` runs
-/// after each batch reaches PostgreSQL.
+/// after each batch reaches PostgreSQL; `prune`: the forwarder prunes the central store by
+/// the retention (`run`), or only rolls it up (`replay`, like the local store).
 pub(super) fn flush_store(
     cfg: &Config,
+    prune: bool,
     on_delivered: Option<Box<dyn Fn() + Send>>,
 ) -> Result<(Box<dyn Store>, Option<Forwarder>), AppError> {
     let Some(pg) = &cfg.storage.postgres else {
@@ -22,7 +24,7 @@ pub(super) fn flush_store(
         postgres: pg.clone(),
         sensor: cfg.sensor.clone(),
         local_networks: networks_text(&cfg.accounting.local),
-        retention: cfg.storage.retention,
+        retention: prune.then_some(cfg.storage.retention),
         on_delivered,
     })?;
     tracing::info!(

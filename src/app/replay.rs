@@ -141,7 +141,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
         total_bytes += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
         sources.push(FileSource::open(&path)?);
     }
-    let (store, forwarder) = super::forwarding::flush_store(cfg, None)?;
+    let (store, forwarder) = super::forwarding::flush_store(cfg, false, None)?;
     let acct = Pipeline::new(&cfg.accounting).accountant();
     let interval = cfg.accounting.interval_s;
 

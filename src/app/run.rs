@@ -129,6 +129,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     let delivered = quota.sender();
     let (store, forwarder) = super::forwarding::flush_store(
         &cfg,
+        true,
         Some(Box::new(move || {
             let _ = delivered.send(Msg::Check(now_secs()));
         })),

@@ -140,6 +140,80 @@ fn two_sensors_replay_at_once_into_one_database() {
         let diffs = diff_truth(&one, truth);
         assert!(diffs.is_empty(), "{sensor} alone: {diffs:#?}");
     }
+    // The dashboard of that machine reads the central store too, per sensor or summed.
+    let dashboard = std::fs::read_to_string(&reader).unwrap().replace(
+        "[accounting]",
+        "[web]\nlisten = \"127.0.0.1:0\"\n[accounting]",
+    );
+    std::fs::write(&reader, dashboard).unwrap();
+    let srv = crate::web::Served::serve(None, reader.clone());
+    let day_a = "/api/v1/hosts?day=2024-01-01";
+    let api = |path: &str| -> BTreeMap<String, Value> {
+        let r = srv.get(path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        r.json()["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["ip"].as_str().unwrap().to_owned(), r.clone()))
+            .collect()
+    };
+    let diffs = diff_truth(&api(day_a), &truths[0]);
+    assert!(diffs.is_empty(), "dashboard, {day_a}: {diffs:#?}");
+    let diffs = diff_truth(&api(&format!("{day_a}&sensor=dom0-a")), &truths[0]);
+    assert!(diffs.is_empty(), "dashboard, dom0-a: {diffs:#?}");
+    assert!(api(&format!("{day_a}&sensor=dom0-b")).is_empty());
+    // One busy host of the multi-day capture: its series from the central store sums to its
+    // truth for its sensor, and to nothing for the other.
+    let busiest = truths[1]["hosts"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .max_by_key(|(_, t)| t["rx_bytes"].as_u64().unwrap_or(0))
+        .map(|(ip, _)| ip.clone())
+        .unwrap();
+    let days = "from=2026-10-24&to=2026-11-03&step=3600";
+    for (sensor, truth) in [
+        ("dom0-b", &truths[1]["hosts"][&busiest]),
+        ("dom0-a", &Value::Null),
+    ] {
+        let path = format!("/api/v1/hosts/{busiest}/series?{days}&sensor={sensor}");
+        let r = srv.get(&path);
+        assert_eq!(r.status, 200, "{path}: {}", r.text());
+        let series = r.json();
+        let points = series["points"].as_array().unwrap();
+        assert_eq!(points.len(), 240, "{path}");
+        for f in ["tx_bytes", "rx_bytes", "tx_packets", "rx_packets"] {
+            let sum: u64 = points.iter().map(|p| p[f].as_u64().unwrap()).sum();
+            assert_eq!(sum, truth[f].as_u64().unwrap_or(0), "{path} {f}");
+        }
+    }
+    drop(srv);
+    // The same host's graph, drawn from the central store.
+    let png = root.path().join("host.png");
+    let out = run_ok(
+        bwacct()
+            .arg("-c")
+            .arg(&reader)
+            .args([
+                "graph",
+                "--ip",
+                &busiest,
+                "--from",
+                "2026-10-24",
+                "--to",
+                "2026-11-03",
+                "--sensor",
+                "dom0-b",
+                "--out",
+            ])
+            .arg(&png),
+    );
+    assert!(
+        std::fs::metadata(&png).unwrap().len() > 1000,
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     // The multi-day capture's whole days were rolled up centrally and answer the same.
     let daily: u64 = pg
         .psql("bwacct", "SELECT count(DISTINCT ts) FROM daily")
@@ -353,4 +427,69 @@ fn migrations_run_on_an_empty_database_and_on_the_previous_version() {
         .unwrap()
         .to_string();
     assert!(e.contains("newer than this bwacct knows"), "{e}");
+}
+
+#[test]
+fn quota_sums_a_customer_seen_by_two_sensors() {
+    let Some(pg) = PgCluster::start("quota") else {
+        return;
+    };
+    pg.psql("postgres", "CREATE DATABASE bw");
+    let root = tempfile::tempdir().unwrap();
+    let capture = data("realistic-eth-3k.pcap");
+    let truth = truth_of(&capture);
+    let customer = "[[customer]]\nname = \"goneril\"\naddresses = [\"198.51.100.1\"]\n\
+                    allotment = { monthly_gb = 0.0004 }\n";
+    let with_customer = |dir: &Path, sensor: &str| {
+        std::fs::create_dir_all(dir).unwrap();
+        let cfg = sensor_config(dir, sensor, &pg.socket_conninfo("bw"), "");
+        let text = std::fs::read_to_string(&cfg).unwrap();
+        std::fs::write(&cfg, format!("{text}\n{customer}")).unwrap();
+        cfg
+    };
+    // Two sensors see the same customer's address (one after the other, as two SPAN ports
+    // of the same traffic would be an operator's error, but the sums show what each saw).
+    let mut changes = Vec::new();
+    for sensor in ["dom0-a", "dom0-b"] {
+        let cfg = with_customer(&root.path().join(sensor), sensor);
+        let out = run_ok(bwacct().arg("-c").arg(&cfg).arg("replay").arg(&capture));
+        changes.push(summary(&out.stdout)["quota changes"]);
+    }
+    let one: u64 = ["tx_bytes", "rx_bytes"]
+        .iter()
+        .map(|f| truth["hosts"]["198.51.100.1"][f].as_u64().unwrap())
+        .sum();
+    assert_eq!(one, 254_403);
+    let reader = with_customer(&root.path().join("reader"), "reader");
+    let out = run_ok(bwacct().arg("-c").arg(&reader).args([
+        "quota",
+        "--at",
+        "2024-01-01T12:00:00Z",
+        "--format",
+        "json",
+    ]));
+    let q: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let g = &q["rows"][0];
+    assert_eq!(g["customer"], "goneril", "{q}");
+    assert_eq!(g["used"], 2 * one, "{q}");
+    assert_eq!(g["state"], "over", "{q}");
+    // Alone, dom0-a's share stays under the 400,000-byte allotment; the sum of both is over
+    // it, and the second sensor's quota check (reading PostgreSQL) saw that.
+    assert_eq!(changes, vec![0.0, 1.0], "quota changes per replay");
+    // `report --by customer` sums both sensors too, and shows one with --sensor.
+    for (extra, want) in [(vec![], 2 * one), (vec!["--sensor", "dom0-b"], one)] {
+        let mut args = vec!["report", "--day", "2024-01-01", "--by", "customer"];
+        args.extend(extra);
+        args.extend(["--format", "json"]);
+        let out = run_ok(bwacct().arg("-c").arg(&reader).args(&args));
+        let r: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let row = r["rows"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["customer"] == "goneril")
+            .unwrap_or_else(|| panic!("{r}"));
+        let total = row["tx_bytes"].as_u64().unwrap() + row["rx_bytes"].as_u64().unwrap();
+        assert_eq!(total, want, "{args:?}");
+    }
 }

@@ -14,7 +14,7 @@ const LOCAL: [&str; 2] = ["198.51.100.0/24", "2001:db8:100::/56"];
 
 /// A store filled by replaying the corpus capture, and `bwacct serve` on it (stopped on drop).
 pub struct Served {
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
     pub cfg: PathBuf,
     pub addr: String,
     child: Child,
@@ -31,6 +31,11 @@ impl Served {
                 .arg("replay")
                 .arg(data(CAPTURE)),
         );
+        Served::serve(Some(dir), cfg)
+    }
+
+    /// `bwacct serve` with `cfg` (its `[web] listen`), keeping `dir` until dropped.
+    pub fn serve(dir: Option<tempfile::TempDir>, cfg: PathBuf) -> Served {
         let mut child = bwacct()
             .arg("-c")
             .arg(&cfg)

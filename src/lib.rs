@@ -21,7 +21,8 @@
 //! - `quantity`: tc's rates, sizes and durations.
 //! - `graph`: usage graphs (PNG, SVG) drawn with an embedded font; `site`: the static site.
 //! - `status`: what a running collector shows (last interval, totals since start, flushes).
-//! - `web`: the dashboard, the JSON API and `/metrics` (axum).
+//! - `web`: the dashboard, the JSON API and `/metrics` (axum), its access control and TLS.
+//! - `names`: names shown next to addresses: the config's, then reverse DNS (never waited for by a page).
 //! - `app`: wiring for `run`, `replay`, `serve` and the customer commands.
 
 pub mod account;
@@ -35,6 +36,7 @@ pub mod customer;
 pub mod flush;
 pub mod graph;
 pub mod hooks;
+pub mod names;
 pub mod parse;
 pub mod period;
 pub mod quantity;

@@ -30,6 +30,11 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Passwd = cli.command {
+        // Needs no configuration.
+        println!("{}", app::passwd()?);
+        return Ok(());
+    }
     let cfg = Config::load(&cli.config)?;
     match cli.command {
         Command::CheckConfig => {
@@ -77,6 +82,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             rt.block_on(app::serve(cfg, listen, shutdown_signal()))?;
             Ok(())
         }
+        Command::Passwd => Ok(()),
     }
 }
 
@@ -108,6 +114,18 @@ fn report_command(cfg: &Config, args: ReportArgs) -> anyhow::Result<()> {
     let customers = bwacct::customer::Customers::new(cfg.customers.clone());
     let mut rep = report::build(&store, period, args.by, args.sensor, args.top, &customers)?;
     report::annotate_states(&mut rep, &store)?;
+    if args.names {
+        if args.by == report::By::Customer {
+            anyhow::bail!("--names names addresses: use it with --by ip");
+        }
+        let hosts: Vec<_> = rep.rows.iter().map(|r| r.host).collect();
+        let settings = cfg.names.clone().unwrap_or_default();
+        rep.names = Some(bwacct::names::resolve_blocking(
+            &settings,
+            std::sync::Arc::new(customers),
+            &hosts,
+        )?);
+    }
     match args.out {
         Some(path) => {
             let mut f = std::fs::File::create(&path)

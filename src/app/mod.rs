@@ -1,15 +1,17 @@
 //! Wiring: builds the pipeline (counters, local networks, port table) from the configuration and
-//! runs the commands: `run` (live), `replay` (files), `serve` (the dashboard alone) and `graph`
-//! (one picture or the static site).
+//! runs the commands: `run` (live), `replay` (files), `serve` (the dashboard alone), `graph`
+//! (one picture or the static site) and `passwd` (a dashboard user's hash).
 
 pub mod customers;
 mod graph;
+mod passwd;
 mod reload;
 mod replay;
 mod run;
 mod serve;
 
 pub use graph::{graph, GraphOutput};
+pub use passwd::passwd;
 pub use replay::{replay, ReplaySummary};
 pub use run::{run, RunSummary};
 pub use serve::serve;
@@ -50,6 +52,12 @@ pub enum AppError {
     Period(#[from] crate::period::PeriodError),
     #[error("{0}")]
     Usage(String),
+    #[error(transparent)]
+    Auth(#[from] crate::web::auth::AuthError),
+    #[error(transparent)]
+    Tls(#[from] crate::web::tls::TlsError),
+    #[error(transparent)]
+    Names(#[from] crate::names::NamesError),
 }
 
 /// The parts of the packet path that every source shares.

@@ -11,7 +11,6 @@ use crate::flush::{bucket_start, FlushReport, Flusher};
 use crate::quota::service::{Msg, QuotaService};
 use crate::status::{Source, Status};
 use crate::store::{sqlite::SqliteStore, Sample};
-use crate::web;
 use std::fmt;
 use std::future::Future;
 use std::sync::{mpsc, Arc};
@@ -75,7 +74,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     let quota = QuotaService::start(&cfg)?;
     // Bind before capturing: a taken port is a clear error at start, not a silent omission.
     let listener = match &cfg.web {
-        Some(w) => Some(super::serve::bind(w.listen).await?),
+        Some(w) => Some(super::serve::bind(w.listen, w).await?),
+        None => None,
+    };
+    let customers = Arc::new(crate::customer::Customers::new(cfg.customers.clone()));
+    let names = match &listener {
+        Some(_) => super::serve::names(&cfg, &customers)?,
         None => None,
     };
     let stop = StopHandle::default();
@@ -103,17 +107,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         now_secs(),
     ));
     let (stop_web, web_stopped) = tokio::sync::watch::channel(false);
-    let server = listener.map(|listener| {
-        let ctx = Arc::new(web::Context::new(
-            super::serve::sqlite_reader(cfg.storage.sqlite.clone()),
-            Arc::clone(&status),
-            Arc::new(crate::customer::Customers::new(cfg.customers.clone())),
-        ));
-        let mut stopped = web_stopped.clone();
-        tokio::spawn(web::serve(listener, ctx, async move {
-            let _ = stopped.changed().await;
-        }))
-    });
+    let server = match listener {
+        Some(bound) => {
+            let ctx = super::serve::context(&cfg, Arc::clone(&status), customers, names);
+            let mut stopped = web_stopped.clone();
+            Some(tokio::spawn(bound.serve(ctx, async move {
+                let _ = stopped.changed().await;
+            })))
+        }
+        None => None,
+    };
 
     let (stop_flush, stop_rx) = mpsc::channel::<()>();
     let flush = {

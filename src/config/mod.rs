@@ -3,6 +3,7 @@
 
 mod customers;
 mod error;
+mod names;
 mod raw;
 mod shaping;
 mod web;
@@ -10,7 +11,8 @@ mod web;
 pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
 pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
-pub use web::{Web, DEFAULT_LISTEN};
+pub use names::Names;
+pub use web::{Access, Tls, Web, DEFAULT_LISTEN, MIN_TOKEN_LEN};
 
 use crate::account::CountMode;
 use crate::classify::App;
@@ -56,6 +58,8 @@ pub struct Config {
     pub shaping: Shaping,
     /// `[web]`: `run` serves the dashboard when this is set.
     pub web: Option<Web>,
+    /// `[names]`: names shown next to addresses (off when not set).
+    pub names: Option<Names>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -155,8 +159,12 @@ impl Config {
         line(self.alerts.describe());
         line(self.shaping.describe());
         match &self.web {
-            Some(w) => line(format!("web         http://{} (run serves it)", w.listen)),
+            Some(w) => line(w.describe()),
             None => line("web         off in run ([web] not set)".into()),
+        }
+        match &self.names {
+            Some(n) => line(n.describe()),
+            None => line("names       off ([names] not set)".into()),
         }
         out
     }
@@ -212,6 +220,7 @@ impl Validator<'_> {
                 },
             },
             web: self.web(raw.web)?,
+            names: self.names(raw.names)?,
         })
     }
 

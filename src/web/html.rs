@@ -103,6 +103,10 @@ pub trait Links {
     fn host(&self, host: &Host) -> Option<String>;
     /// The page of a customer, if there is one.
     fn customer(&self, name: &str) -> Option<String>;
+    /// The name shown for a host (see `crate::names`), if names are on and it has one.
+    fn name(&self, _host: &Host) -> Option<String> {
+        None
+    }
 }
 
 /// The per-class columns of the top-talkers table, in report order.
@@ -153,6 +157,14 @@ pub fn top_table(rows: &[Row], shown: usize, links: &dyn Links) -> String {
             }
         }
         out.push_str("</td><td class=\"t\">");
+        // A name other than the customer's (a static name, or DNS), then the customer.
+        if let Some(name) = links
+            .name(&row.host)
+            .filter(|n| Some(n.as_str()) != row.customer.as_deref())
+        {
+            let sep = if row.customer.is_some() { " · " } else { "" };
+            let _ = write!(out, "<span class=\"dns\">{}</span>{sep}", esc(&name));
+        }
         match (
             &row.customer,
             row.customer.as_deref().and_then(|c| links.customer(c)),

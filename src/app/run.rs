@@ -54,6 +54,10 @@ fn now_secs() -> i64 {
 
 /// Runs until `shutdown` completes, then flushes and returns.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunSummary, AppError> {
+    // An exposed dashboard without access control is refused before anything starts.
+    if let Some(w) = &cfg.web {
+        crate::web::auth::check_exposure(w.listen, &w.access)?;
+    }
     let store = SqliteStore::open(&cfg.storage.sqlite)?;
     let pipeline = Pipeline::new(&cfg.accounting);
     let counters = Counters::new(super::layout(&cfg.accounting));

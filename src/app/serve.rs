@@ -13,12 +13,12 @@ use crate::store::{Query, Sample, Store};
 use crate::web::auth::{self, Access};
 use crate::web::tls;
 use crate::web::{self, Context, OpenStore, StorePool};
-use tokio_rustls::rustls::ServerConfig;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_rustls::rustls::ServerConfig;
 
 /// How long after an interval's end its flush is expected to be in the store.
 const WRITE_GRACE_S: i64 = 5;
@@ -57,13 +57,11 @@ pub async fn bind(listen: SocketAddr, web: &config::Web) -> Result<Bound, AppErr
         tracing::warn!(address = %local, "passwords and tokens cross the network in clear text: set [web] tls_cert and tls_key, or serve through a TLS proxy");
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    tracing::info!(
-        "dashboard on {scheme}://{local}/ ({})",
-        match &access {
-            Some(_) => "access controlled",
-            None => "open to anyone who can connect",
-        }
-    );
+    match &access {
+        Some(_) => tracing::info!("dashboard access: credentials required"),
+        None => tracing::info!("dashboard access: open to anyone who can connect"),
+    }
+    tracing::info!("dashboard on {scheme}://{local}/");
     Ok(Bound {
         listener,
         tls,
@@ -118,11 +116,13 @@ pub async fn serve(
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
-    // A clear error now rather than on the first request.
+    let web = cfg.web.clone().unwrap_or_default();
+    // Clear errors now rather than on the first request: exposure, then the store.
+    auth::check_exposure(listen, &web.access)?;
     SqliteStore::open_read_only(&cfg.storage.sqlite)?;
     let status = Arc::new(Status::new(Source::Store, now_secs()));
     let customers = Arc::new(Customers::new(cfg.customers.clone()));
-    let bound = bind(listen, &cfg.web.clone().unwrap_or_default()).await?;
+    let bound = bind(listen, &web).await?;
     let names = names(&cfg, &customers)?;
     let ctx = context(&cfg, Arc::clone(&status), customers, names);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);

@@ -10,8 +10,8 @@ mod web;
 
 pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
-pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
 pub use names::Names;
+pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
 pub use web::{Access, Tls, Web, DEFAULT_LISTEN, MIN_TOKEN_LEN};
 
 use crate::account::CountMode;

@@ -73,7 +73,10 @@ impl Web {
         } else {
             "no access control".to_owned()
         };
-        let mut s = format!("web         {scheme}://{} ({access}; run serves it)", self.listen);
+        let mut s = format!(
+            "web         {scheme}://{} ({access}; run serves it)",
+            self.listen
+        );
         if let Some(t) = &self.tls {
             s.push_str(&format!(
                 "\ntls         cert {} key {}",

@@ -48,10 +48,19 @@ mod tests {
     #[test]
     fn plain_names_pass_in_canonical_form() {
         assert_eq!(check("Mail.Example.").unwrap(), "mail.example");
-        assert_eq!(check("xn--bcher-kva.example").unwrap(), "xn--bcher-kva.example");
+        assert_eq!(
+            check("xn--bcher-kva.example").unwrap(),
+            "xn--bcher-kva.example"
+        );
         assert_eq!(check("_dmarc.a-b.example").unwrap(), "_dmarc.a-b.example");
         assert_eq!(check("localhost").unwrap(), "localhost");
-        let longest = ["a".repeat(63), "b".repeat(63), "c".repeat(63), "d".repeat(61)].join(".");
+        let longest = [
+            "a".repeat(63),
+            "b".repeat(63),
+            "c".repeat(63),
+            "d".repeat(61),
+        ]
+        .join(".");
         assert_eq!(longest.len(), 253);
         assert!(check(&longest).is_ok());
     }
@@ -78,6 +87,9 @@ mod tests {
             assert!(check(bad).is_err(), "{bad:?} was accepted");
         }
         assert!(check(&"a".repeat(64)).is_err());
-        assert!(check(&vec!["a".repeat(63); 4].join(".")).is_err(), "255 characters");
+        assert!(
+            check(&vec!["a".repeat(63); 4].join(".")).is_err(),
+            "255 characters"
+        );
     }
 }

@@ -118,7 +118,9 @@ impl Access {
     pub fn new(s: &config::Access) -> Result<Self, AuthError> {
         let decoy = match s.users.is_empty() {
             true => String::new(),
-            false => hash_password(&base64::engine::general_purpose::STANDARD.encode(random::<18>()?))?,
+            false => {
+                hash_password(&base64::engine::general_purpose::STANDARD.encode(random::<18>()?))?
+            }
         };
         Ok(Self {
             users: s.users.iter().cloned().collect(),

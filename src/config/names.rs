@@ -133,3 +133,83 @@ impl Validator<'_> {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use std::path::Path;
+
+    const LOCAL: &str = "[accounting]\nlocal = [\"198.51.100.0/24\"]\n";
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("/etc/bwacct/n.toml"), &format!("{text}{LOCAL}"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn names_are_off_unless_asked_for_and_validated() {
+        assert!(parse("").unwrap().names.is_none());
+        let n = parse("[names]\nreverse_dns = true\nservers = [\"192.0.2.53\", \"127.0.0.1:5353\", \"[2001:db8::53]:53\"]\n[names.static]\n\"198.51.100.7\" = \"Mail.Example.\"\n")
+            .unwrap()
+            .names
+            .unwrap();
+        assert!(n.reverse_dns);
+        assert_eq!(
+            n.servers
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>(),
+            ["192.0.2.53:53", "127.0.0.1:5353", "[2001:db8::53]:53"]
+        );
+        assert_eq!(
+            n.fixed,
+            vec![("198.51.100.7".parse().unwrap(), "mail.example".to_owned())]
+        );
+        assert_eq!(n.timeout.as_millis(), 2000);
+        let quiet = parse("[names]\nstatic = { \"2001:db8::1\" = \"v6.example\" }\n")
+            .unwrap()
+            .names
+            .unwrap();
+        assert!(!quiet.reverse_dns, "reverse DNS is off by default");
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "[names]\nservers = [\"dns.example\"]\n",
+                &["n.toml:2:", "names.servers", "not a DNS server address"],
+            ),
+            (
+                "[names]\ntimeout_ms = 5\n",
+                &["n.toml:2:", "names.timeout_ms", "out of range"],
+            ),
+            (
+                "[names]\nconcurrency = 0\n",
+                &["n.toml:2:", "names.concurrency", "out of range"],
+            ),
+            (
+                "[names]\nreverse_dsn = true\n",
+                &["n.toml:2:", "did you mean `reverse_dns`"],
+            ),
+            (
+                "[names.static]\n\"198.51.100.7\" = \"<b>x</b>\"\n",
+                &["n.toml:2:", "names.static", "not a host name"],
+            ),
+            (
+                "[names.static]\n\"mail\" = \"mail.example\"\n",
+                &["n.toml:2:", "not an IP address"],
+            ),
+            (
+                "[names]\nstatic = { \"198.51.100.7\" = \"198.51.100.8\" }\n",
+                &[
+                    "n.toml:2:",
+                    "names.static",
+                    "an IP address is not a host name",
+                ],
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err();
+            for w in *want {
+                assert!(e.contains(w), "{text}: {e} (missing {w})");
+            }
+        }
+    }
+}

@@ -187,3 +187,73 @@ impl Validator<'_> {
         Ok(out)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use std::path::Path;
+
+    const LOCAL: &str = "[accounting]\nlocal = [\"198.51.100.0/24\"]\n";
+    const HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHRzYWx0$5mK8sXLGM1lFlHNcrdc5wuS3J3qGq3hK5yB4hYc4oLo";
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("/etc/bwacct/w.toml"), &format!("{text}{LOCAL}"))
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn access_and_tls_settings_are_checked_and_keep_no_secret() {
+        let token = "0123456789abcdef0123";
+        let c = parse(&format!(
+            "[web]\nlisten = \"0.0.0.0:8443\"\nusers = {{ alice = \"{HASH}\" }}\ntokens = [\"{token}\"]\ntls_cert = \"/etc/bwacct/cert.pem\"\ntls_key = \"/etc/bwacct/key.pem\"\n"
+        ))
+        .unwrap();
+        let w = c.web.as_ref().unwrap();
+        assert_eq!(w.access.users, vec![("alice".to_owned(), HASH.to_owned())]);
+        assert_eq!(w.access.tokens.len(), 1);
+        assert!(w.tls.is_some());
+        let shown = format!("{c:?}\n{}", c.describe());
+        assert!(!shown.contains(token), "a token in a printout");
+        assert!(c
+            .describe()
+            .contains("https://0.0.0.0:8443 (1 user(s), 1 token(s), 0 metrics token(s)"));
+        let cases: &[(&str, &[&str])] = &[
+            (
+                "[web]\nusers = { alice = \"secret\" }\n",
+                &[
+                    "w.toml:2:",
+                    "web.users",
+                    "not an argon2 hash",
+                    "bwacct passwd",
+                ],
+            ),
+            (
+                "[web]\nusers = { \"a b\" = \"x\" }\n",
+                &["w.toml:2:", "not a valid user name"],
+            ),
+            (
+                "[web]\ntokens = [\"short\"]\n",
+                &["w.toml:2:", "web.tokens", "16 to 4096"],
+            ),
+            (
+                "[web]\nmetrics_tokens = [\"has a space in it, quite long\"]\n",
+                &["w.toml:2:", "web.metrics_tokens"],
+            ),
+            (
+                "[web]\ntls_cert = \"/c.pem\"\n",
+                &["w.toml:2:", "web.tls_cert", "needs tls_key"],
+            ),
+            (
+                "[web]\ntls_key = \"/k.pem\"\n",
+                &["w.toml:2:", "needs tls_cert"],
+            ),
+            ("[web]\nuser = {}\n", &["w.toml:2:", "did you mean `users`"]),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err();
+            for w in *want {
+                assert!(e.contains(w), "{text}: {e} (missing {w})");
+            }
+        }
+    }
+}

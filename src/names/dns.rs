@@ -75,6 +75,11 @@ pub struct Dns {
 /// The outcome of one query: a name or none, and how long to keep it.
 type Answer = (Option<Arc<str>>, Duration);
 
+/// A failure (no answer, refused): a name known before stays shown until the next try.
+fn unanswered(after: Duration) -> Answer {
+    (None, after)
+}
+
 impl Dns {
     /// A resolver for `settings` (its servers, or `/etc/resolv.conf`). Must be called inside a
     /// tokio runtime: background lookups run there.
@@ -193,20 +198,25 @@ impl Dns {
             Ok(_permit) => {
                 let asked = tokio::time::timeout(self.timeout, self.resolver.reverse_lookup(ip));
                 match asked.await {
-                    Ok(Ok(found)) => self.answer(ip, &found),
+                    Ok(Ok(found)) => (self.answer(ip, &found), true),
                     Ok(Err(e)) => self.failure(ip, &e),
                     Err(_) => {
                         self.stats.timed_out.fetch_add(1, Ordering::Relaxed);
                         tracing::debug!(%ip, "reverse DNS: no answer within {:?}", self.timeout);
-                        (None, self.negative_ttl)
+                        (unanswered(self.negative_ttl), false)
                     }
                 }
             }
-            Err(_) => (None, self.negative_ttl),
+            Err(_) => (unanswered(self.negative_ttl), false),
         };
-        let name = answer.0.clone();
-        self.remember(ip, answer);
-        name
+        match answer {
+            (answer, true) => {
+                let name = answer.0.clone();
+                self.remember(ip, answer);
+                name
+            }
+            (answer, false) => self.keep_or_remember(ip, answer),
+        }
     }
 
     /// The first PTR name that is a plain host name, kept for the answer's TTL.
@@ -237,7 +247,8 @@ impl Dns {
         (None, ttl)
     }
 
-    fn failure(&self, ip: IpAddr, e: &hickory_resolver::ResolveError) -> Answer {
+    /// "No such name" is an answer (true); anything else is a failure (false).
+    fn failure(&self, ip: IpAddr, e: &hickory_resolver::ResolveError) -> (Answer, bool) {
         if let Some(ProtoErrorKind::NoRecordsFound { negative_ttl, .. }) =
             e.proto().map(|p| p.kind())
         {
@@ -245,11 +256,24 @@ impl Dns {
             let ttl = negative_ttl
                 .map(|s| Duration::from_secs(s.into()).clamp(MIN_TTL, MAX_TTL))
                 .unwrap_or(self.negative_ttl);
-            return (None, ttl);
+            return ((None, ttl), true);
         }
         self.stats.failed.fetch_add(1, Ordering::Relaxed);
         tracing::debug!(%ip, "reverse DNS failed: {e}");
-        (None, self.negative_ttl)
+        (unanswered(self.negative_ttl), false)
+    }
+
+    /// After a failure: a name known before stays (until the next try), else none is kept.
+    fn keep_or_remember(&self, ip: IpAddr, (none, after): Answer) -> Option<Arc<str>> {
+        {
+            let mut st = self.lock();
+            if let Some(e) = st.cache.get_mut(&ip).filter(|e| e.name.is_some()) {
+                e.until = Instant::now() + after;
+                return e.name.clone();
+            }
+        }
+        self.remember(ip, (none, after));
+        None
     }
 
     fn remember(&self, ip: IpAddr, (name, ttl): Answer) {
@@ -286,5 +310,85 @@ struct ClearPending<'a> {
 impl Drop for ClearPending<'_> {
     fn drop(&mut self) {
         self.dns.lock().pending.remove(&self.ip);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings(per_minute: u32) -> config::Names {
+        config::Names {
+            reverse_dns: true,
+            // Nothing listens there: every lookup fails (refused or timed out).
+            servers: vec!["127.0.0.1:9".parse().unwrap()],
+            timeout: Duration::from_millis(300),
+            per_minute,
+            cache_size: 16,
+            ..Default::default()
+        }
+    }
+
+    fn ip(i: u8) -> IpAddr {
+        IpAddr::from([198, 51, 100, i])
+    }
+
+    #[tokio::test]
+    async fn the_cap_bounds_lookups_and_failures_are_remembered() {
+        let dns = Arc::new(Dns::new(&settings(2)).unwrap());
+        for i in 1..=3 {
+            assert_eq!(dns.name_now(ip(i)), None, "nothing known yet");
+        }
+        assert_eq!(dns.stats.capped.load(Ordering::Relaxed), 1, "the third");
+        let start = Instant::now();
+        while !dns.lock().pending.is_empty() {
+            assert!(start.elapsed() < Duration::from_secs(5), "lookups hang");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let failed =
+            dns.stats.failed.load(Ordering::Relaxed) + dns.stats.timed_out.load(Ordering::Relaxed);
+        assert_eq!(failed, 2);
+        assert_eq!(dns.cached(), 2);
+        // Remembered: asking again starts no lookup (and so takes nothing from the cap).
+        assert_eq!(dns.name_now(ip(1)), None);
+        assert!(dns.lock().pending.is_empty());
+        assert_eq!(dns.stats.capped.load(Ordering::Relaxed), 1);
+    }
+
+    #[tokio::test]
+    async fn the_cache_is_bounded_and_keeps_stale_names_until_refreshed() {
+        let dns = Arc::new(Dns::new(&settings(1000)).unwrap());
+        for i in 0..40 {
+            dns.remember(
+                ip(i),
+                (Some(Arc::from("x.example")), Duration::from_secs(60)),
+            );
+            assert!(dns.cached() <= 16);
+        }
+        assert_eq!(
+            dns.lock()
+                .cache
+                .get(&ip(39))
+                .and_then(|e| e.name.clone())
+                .as_deref(),
+            Some("x.example"),
+            "the newest stays"
+        );
+        dns.remember(ip(200), (Some(Arc::from("old.example")), Duration::ZERO));
+        // Stale: shown while a new lookup runs, and kept when that lookup fails (the server
+        // is down, which says nothing about the name).
+        assert_eq!(dns.name_now(ip(200)).as_deref(), Some("old.example"));
+        assert!(dns.lock().pending.contains(&ip(200)));
+        let start = Instant::now();
+        while dns.lock().pending.contains(&ip(200)) {
+            assert!(start.elapsed() < Duration::from_secs(5), "the lookup hangs");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let e = dns
+            .lock()
+            .cache
+            .get(&ip(200))
+            .map(|e| (e.name.clone(), e.until > Instant::now()));
+        assert_eq!(e, Some((Some(Arc::from("old.example")), true)));
     }
 }

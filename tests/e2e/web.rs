@@ -53,12 +53,15 @@ impl Served {
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("bwacct serve: {line}");
-                if let Some(url) = line.split("dashboard on ").nth(1) {
+                let announced = line.split("dashboard on ").nth(1).map(|url| {
                     let rest = url.split("://").nth(1).unwrap_or(url);
-                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
-                }
+                    rest.trim_end_matches('/').to_owned()
+                });
                 if let Ok(mut l) = keep.lock() {
                     l.push(line);
+                }
+                if let Some(addr) = announced {
+                    let _ = tx.send(addr);
                 }
             }
         });

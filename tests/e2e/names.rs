@@ -394,6 +394,7 @@ fn a_dns_server_that_never_answers_slows_no_page_and_costs_no_count() {
             paths.iter().zip(timed_fetch(&net, &net.a, LISTEN, &paths))
         {
             assert_eq!(status, 200, "{path}");
+            eprintln!("round {round}: {path} answered in {ms:.1} ms");
             assert!(ms < TIMEOUT_MS, "round {round}: {path} took {ms:.0} ms");
             assert!(!body.contains(".example"), "{path}: a name from nowhere");
         }

@@ -243,3 +243,61 @@ impl Connected<IncomingStream<'_, TlsListener>> for Peer {
         Peer(*stream.remote_addr())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write_cert(dir: &Path) -> Vec<u8> {
+        let c = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        std::fs::write(dir.join("cert.pem"), c.cert.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), c.signing_key.serialize_pem()).unwrap();
+        c.cert.der().to_vec()
+    }
+
+    #[test]
+    fn a_renewed_certificate_is_read_again_and_a_broken_one_is_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = write_cert(dir.path());
+        let tls = crate::config::Tls {
+            cert: dir.path().join("cert.pem"),
+            key: dir.path().join("key.pem"),
+        };
+        let r = Reloading {
+            cert: tls.cert.clone(),
+            key: tls.key.clone(),
+            current: RwLock::new(Current {
+                key: Arc::new(load(&tls.cert, &tls.key).unwrap()),
+                stamps: (modified(&tls.cert), modified(&tls.key)),
+                checked: Instant::now(),
+            }),
+        };
+        let served = |r: &Reloading| r.current.read().unwrap().key.cert[0].to_vec();
+        assert_eq!(served(&r), first);
+        let due = |r: &Reloading| r.current.write().unwrap().checked -= RECHECK;
+
+        // A key that does not fit the certificate (renewal half done): the old pair stays.
+        let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        std::fs::write(&tls.key, other.signing_key.serialize_pem()).unwrap();
+        due(&r);
+        r.refresh();
+        assert_eq!(served(&r), first);
+
+        std::thread::sleep(Duration::from_millis(20));
+        let second = write_cert(dir.path());
+        r.refresh();
+        assert_eq!(
+            served(&r),
+            first,
+            "not looked at before a minute has passed"
+        );
+        due(&r);
+        r.refresh();
+        assert_eq!(served(&r), second, "renewed");
+        assert!(matches!(
+            load(&tls.cert, Path::new("/nonexistent/key.pem")),
+            Err(TlsError::Key { .. })
+        ));
+    }
+}

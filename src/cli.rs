@@ -46,7 +46,7 @@ pub enum Command {
     Graph(GraphArgs),
     /// Serve the dashboard, the JSON API and /metrics from the store (no capture).
     Serve(ServeArgs),
-    /// Print an argon2 hash of a password for [web] users. The password is read from the
+    /// Print an argon2 hash of a password for `[web] users`. The password is read from the
     /// terminal (twice, not echoed) or from the first line of standard input.
     Passwd,
 }
@@ -134,8 +134,8 @@ pub struct ReportArgs {
     /// Write to a file instead of standard output.
     #[arg(long)]
     pub out: Option<PathBuf>,
-    /// Add each address's name: its [names] static name, else its customer's, else (with
-    /// [names] reverse_dns = true) its PTR name. JSON rows get "name", CSV a last column.
+    /// Add each address's name: its `[names] static` name, else its customer's, else (with
+    /// `[names] reverse_dns = true`) its PTR name. JSON rows get "name", CSV a last column.
     #[arg(long)]
     pub names: bool,
 }

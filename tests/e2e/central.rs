@@ -146,7 +146,7 @@ fn two_sensors_replay_at_once_into_one_database() {
         "[web]\nlisten = \"127.0.0.1:0\"\n[accounting]",
     );
     std::fs::write(&reader, dashboard).unwrap();
-    let srv = crate::web::Served::serve(None, reader.clone());
+    let srv = crate::web::Served::serve(tempfile::tempdir().unwrap(), reader.clone());
     let day_a = "/api/v1/hosts?day=2024-01-01";
     let api = |path: &str| -> BTreeMap<String, Value> {
         let r = srv.get(path);

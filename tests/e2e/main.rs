@@ -2,6 +2,7 @@
 //! the dashboard over HTTP and in a real browser, and its command line. One test binary,
 //! grouped by theme.
 
+mod access;
 mod browser;
 mod cdf;
 mod central;
@@ -12,6 +13,7 @@ mod corpus;
 mod durability;
 mod live;
 mod live_web;
+mod names;
 mod pg;
 mod privilege;
 mod quota;

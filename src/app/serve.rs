@@ -33,6 +33,7 @@ pub struct Bound {
     listener: tokio::net::TcpListener,
     tls: Option<Arc<ServerConfig>>,
     access: Option<Arc<Access>>,
+    limits: config::Limits,
 }
 
 /// Binds `listen` for the dashboard of `web`, saying so. Refuses an address that other
@@ -66,6 +67,7 @@ pub async fn bind(listen: SocketAddr, web: &config::Web) -> Result<Bound, AppErr
         listener,
         tls,
         access,
+        limits: web.limits,
     })
 }
 
@@ -80,7 +82,14 @@ impl Bound {
             Some(a) => ctx.with_access(a),
             None => ctx,
         };
-        web::serve_on(self.listener, self.tls, Arc::new(ctx), shutdown).await
+        web::serve_on(
+            self.listener,
+            self.tls,
+            self.limits,
+            Arc::new(ctx),
+            shutdown,
+        )
+        .await
     }
 }
 

@@ -4,6 +4,7 @@
 mod customers;
 mod error;
 mod names;
+mod pg_tls;
 mod postgres;
 mod raw;
 mod report;
@@ -15,6 +16,7 @@ mod web;
 pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
 pub use names::Names;
+pub use pg_tls::{PgTls, RootCert, SslMode};
 pub use postgres::{target as postgres_target, Postgres};
 pub use report::{parse_zone, Report};
 pub use service::{Service, DEFAULT_USER};

@@ -1,6 +1,7 @@
 //! `[storage] postgres`: the central store's connection string, checked once (never echoed: it
-//! may hold a password), and where its password may come from.
+//! may hold a password), its TLS settings (`pg_tls`), and where its password may come from.
 
+use super::pg_tls::{self, PgTls};
 use super::{VResult, Validator};
 use std::fmt;
 use std::path::PathBuf;
@@ -17,15 +18,23 @@ pub struct Postgres {
 }
 
 impl Postgres {
-    /// The parsed connection settings.
-    pub fn settings(&self) -> Result<postgres::Config, postgres::Error> {
-        postgres::Config::from_str(&self.conninfo)
+    /// The parsed connection settings and the TLS settings (libpq's `sslmode`, `sslrootcert`).
+    /// The error is the parser's message, never the string (it may hold a password).
+    pub fn settings(&self) -> Result<(postgres::Config, PgTls), String> {
+        let (rest, tls) = pg_tls::split(&self.conninfo)?;
+        let c = postgres::Config::from_str(&rest).map_err(|e| {
+            let cause = std::error::Error::source(&e)
+                .map(|c| format!(": {c}"))
+                .unwrap_or_default();
+            format!("not a PostgreSQL connection string{cause}")
+        })?;
+        Ok((c, tls))
     }
 
     /// Where it connects, for logs and messages: never the password.
     pub fn target(&self) -> String {
         match self.settings() {
-            Ok(c) => target(&c),
+            Ok((c, _)) => target(&c),
             Err(_) => "(unreadable connection string)".to_owned(),
         }
     }
@@ -82,19 +91,21 @@ impl Validator<'_> {
         };
         let span = conninfo.span();
         let text = conninfo.into_inner();
+        let checked = Postgres {
+            conninfo: text,
+            password_file: None,
+        };
         // The message of the parser only: the string itself may hold a password.
-        let c = match postgres::Config::from_str(&text) {
-            Ok(c) => c,
+        let c = match checked.settings() {
+            Ok((c, _)) => c,
             Err(e) => {
-                let cause = std::error::Error::source(&e)
-                    .map(|c| format!(": {c}"))
-                    .unwrap_or_default();
                 return self.err(
                     span,
-                    format!("not a PostgreSQL connection string{cause} (expected e.g. \"host=db.example dbname=bwacct user=bwacct\")"),
+                    format!("{e} (expected e.g. \"host=db.example dbname=bwacct user=bwacct sslmode=verify-full sslrootcert=/etc/bwacct/db-ca.pem\")"),
                 );
             }
         };
+        let text = checked.conninfo;
         if c.get_hosts().is_empty() {
             return self.err(
                 span,
@@ -103,12 +114,6 @@ impl Validator<'_> {
         }
         if c.get_user().is_none() {
             return self.err(span, "the connection string names no user: add user=NAME");
-        }
-        if c.get_ssl_mode() == postgres::config::SslMode::Require {
-            return self.err(
-                span,
-                "sslmode=require: this bwacct connects without TLS; reach the database over a local socket, a VPN or an SSH tunnel, with sslmode=disable or prefer",
-            );
         }
         let password_file = match password_file {
             Some(f) if f.get_ref().trim().is_empty() => {
@@ -145,10 +150,20 @@ mod tests {
         let e = parse("postgres = \"host=db.example user=bwacct password=s3cret sslmode=bogus\"")
             .unwrap_err();
         assert!(
+            e.starts_with("t.toml:4:12: storage.postgres: sslmode=bogus: expected disable"),
+            "{e}"
+        );
+        assert!(!e.contains("s3cret"), "{e}");
+        let e =
+            parse("postgres = \"host=db.example user=bwacct password=s3cret port=x\"").unwrap_err();
+        assert!(
             e.starts_with("t.toml:4:12: storage.postgres: not a PostgreSQL connection string"),
             "{e}"
         );
         assert!(!e.contains("s3cret"), "{e}");
+        let c = parse("postgres = \"host=db.example user=bwacct sslmode=verify-full sslrootcert=/etc/bwacct/ca.pem\"").unwrap();
+        let (_, tls) = c.storage.postgres.unwrap().settings().unwrap();
+        assert_eq!(tls.mode, crate::config::SslMode::VerifyFull);
         let e = parse("postgres = \"dbname=bwacct user=bwacct\"").unwrap_err();
         assert!(e.contains("names no host"), "{e}");
         let e = parse("postgres = \"host=db.example dbname=bwacct\"").unwrap_err();

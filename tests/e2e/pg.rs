@@ -243,6 +243,35 @@ impl PgCluster {
         self.psql("postgres", &format!("CREATE DATABASE {db} OWNER {owner}"));
     }
 
+    /// Turns TLS on with this certificate and key (PEM) and restarts; TCP connections without
+    /// TLS are then refused (`hostssl` only in pg_hba.conf), the socket stays trusted.
+    pub fn require_tls(&self, cert_pem: &str, key_pem: &str) {
+        let (cert, key) = (self.data.join("server.crt"), self.data.join("server.key"));
+        std::fs::write(&cert, cert_pem).unwrap();
+        std::fs::write(&key, key_pem).unwrap();
+        std::fs::write(
+            self.data.join("pg_hba.conf"),
+            "local all all trust\nhostssl all all 127.0.0.1/32 scram-sha-256\n",
+        )
+        .unwrap();
+        let conf = self.data.join("postgresql.conf");
+        let mut text = std::fs::read_to_string(&conf).unwrap();
+        text.push_str("\nssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n");
+        std::fs::write(&conf, text).unwrap();
+        for f in [&cert, &key] {
+            let mut chmod = Command::new("chmod");
+            chmod.arg("600").arg(f);
+            assert!(chmod.status().unwrap().success());
+            if !self.as_user.is_empty() {
+                let mut chown = Command::new("chown");
+                chown.arg("postgres:postgres").arg(f);
+                assert!(chown.status().unwrap().success());
+            }
+        }
+        self.stop_server();
+        self.start_server();
+    }
+
     pub fn data_dir(&self) -> &Path {
         &self.data
     }

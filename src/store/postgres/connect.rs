@@ -1,12 +1,12 @@
 //! Connecting to PostgreSQL: the password from the connection string, else the configured
 //! password file, `PGPASSWORD`, or the `PGPASSFILE` / `~/.pgpass` entry matching host, port,
 //! database and user (libpq's rules); timeouts so that an unreachable server fails fast rather
-//! than hanging a flush. The password is never logged.
+//! than hanging a flush; TLS as `sslmode` asks (`tls`). The password is never logged.
 
 use super::chain;
 use crate::config::{self, Postgres};
 use crate::store::StoreError;
-use postgres::{Client, NoTls};
+use postgres::Client;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -17,11 +17,15 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connects with the settings; returns the target (without password) and the client.
 pub(super) fn connect(pg: &Postgres) -> Result<(String, Client), StoreError> {
-    let mut c = pg.settings().map_err(|e| StoreError::PostgresSetup {
+    let (mut c, tls) = pg.settings().map_err(|message| StoreError::PostgresSetup {
         target: "(connection string)".into(),
-        message: chain(&e),
+        message,
     })?;
     let target = config::postgres_target(&c);
+    let connector = super::tls::connector(&tls).map_err(|message| StoreError::PostgresSetup {
+        target: target.clone(),
+        message,
+    })?;
     if c.get_password().is_none() {
         if let Some(pw) = password_for(&c, pg.password_file.as_deref()).map_err(|message| {
             StoreError::PostgresSetup {
@@ -41,7 +45,7 @@ pub(super) fn connect(pg: &Postgres) -> Result<(String, Client), StoreError> {
     if c.get_application_name().is_none() {
         c.application_name("bwacct");
     }
-    let client = c.connect(NoTls).map_err(|e| StoreError::Postgres {
+    let client = c.connect(connector).map_err(|e| StoreError::Postgres {
         target: target.clone(),
         message: chain(&e),
         transient: super::transient(&e)

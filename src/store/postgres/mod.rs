@@ -7,6 +7,7 @@
 mod connect;
 mod levels;
 mod schema;
+mod tls;
 mod write;
 
 pub use connect::password_for;

@@ -17,7 +17,7 @@ pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
 pub use names::Names;
 pub use pg_tls::{PgTls, RootCert, SslMode};
-pub use postgres::{target as postgres_target, Postgres};
+pub use postgres::Postgres;
 pub use report::{parse_zone, Report};
 pub use service::{Service, DEFAULT_USER};
 pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};

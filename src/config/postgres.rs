@@ -1,7 +1,7 @@
 //! `[storage] postgres`: the central store's connection string, checked once (never echoed: it
 //! may hold a password), its TLS settings (`pg_tls`), and where its password may come from.
 
-use super::pg_tls::{self, PgTls};
+use super::pg_tls::{self, PgTls, SslMode};
 use super::{VResult, Validator};
 use std::fmt;
 use std::path::PathBuf;
@@ -31,17 +31,18 @@ impl Postgres {
         Ok((c, tls))
     }
 
-    /// Where it connects, for logs and messages: never the password.
+    /// Where it connects and how, for logs and messages: never the password.
     pub fn target(&self) -> String {
         match self.settings() {
-            Ok((c, _)) => target(&c),
+            Ok((c, tls)) if tls.mode == SslMode::Prefer => target(&c),
+            Ok((c, tls)) => format!("{} sslmode={}", target(&c), tls.mode.as_str()),
             Err(_) => "(unreadable connection string)".to_owned(),
         }
     }
 }
 
 /// `host=... port=... dbname=... user=...` of a connection's settings.
-pub fn target(c: &postgres::Config) -> String {
+fn target(c: &postgres::Config) -> String {
     use postgres::config::Host;
     let hosts: Vec<String> = c
         .get_hosts()
@@ -131,7 +132,7 @@ impl Validator<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::Config;
+    use crate::config::{Config, SslMode};
     use std::path::Path;
 
     fn parse(storage: &str) -> Result<Config, String> {
@@ -162,8 +163,12 @@ mod tests {
         );
         assert!(!e.contains("s3cret"), "{e}");
         let c = parse("postgres = \"host=db.example user=bwacct sslmode=verify-full sslrootcert=/etc/bwacct/ca.pem\"").unwrap();
-        let (_, tls) = c.storage.postgres.unwrap().settings().unwrap();
-        assert_eq!(tls.mode, crate::config::SslMode::VerifyFull);
+        let pg = c.storage.postgres.unwrap();
+        assert_eq!(pg.settings().unwrap().1.mode, SslMode::VerifyFull);
+        assert_eq!(
+            pg.target(),
+            "host=db.example user=bwacct sslmode=verify-full"
+        );
         let e = parse("postgres = \"dbname=bwacct user=bwacct\"").unwrap_err();
         assert!(e.contains("names no host"), "{e}");
         let e = parse("postgres = \"host=db.example dbname=bwacct\"").unwrap_err();

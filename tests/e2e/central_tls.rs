@@ -130,6 +130,9 @@ fn tls_modes_verify_as_libpq_does_and_refusals_say_why() {
         drop(store);
     }
 
+    // as libpq: no TLS over the local socket, whatever sslmode says
+    open(format!("{} sslmode=verify-full", pg.socket_conninfo("bw"))).unwrap();
+
     // a certificate the CA did not sign
     let wrong_ca = format!("sslmode=verify-full sslrootcert={}", other.ca.display());
     let e = open(conninfo(&pg, "localhost", &wrong_ca)).err().unwrap();

@@ -4,7 +4,7 @@
 //! than hanging a flush; TLS as `sslmode` asks (`tls`). The password is never logged.
 
 use super::chain;
-use crate::config::{self, Postgres};
+use crate::config::{PgTls, Postgres};
 use crate::store::StoreError;
 use postgres::Client;
 use std::path::{Path, PathBuf};
@@ -17,11 +17,19 @@ const TCP_USER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Connects with the settings; returns the target (without password) and the client.
 pub(super) fn connect(pg: &Postgres) -> Result<(String, Client), StoreError> {
-    let (mut c, tls) = pg.settings().map_err(|message| StoreError::PostgresSetup {
+    let (mut c, mut tls) = pg.settings().map_err(|message| StoreError::PostgresSetup {
         target: "(connection string)".into(),
         message,
     })?;
-    let target = config::postgres_target(&c);
+    let target = pg.target();
+    // as libpq: no TLS over a local socket, whatever sslmode says
+    if c.get_hosts()
+        .iter()
+        .all(|h| matches!(h, postgres::config::Host::Unix(_)))
+    {
+        c.ssl_mode(postgres::config::SslMode::Disable);
+        tls = PgTls::default();
+    }
     let connector = super::tls::connector(&tls).map_err(|message| StoreError::PostgresSetup {
         target: target.clone(),
         message,

@@ -203,9 +203,9 @@ where
     type Error = io::Error;
 
     fn make_tls_connect(&mut self, domain: &str) -> Result<RustlsConnect, io::Error> {
-        let name = ServerName::try_from(domain.to_owned()).map_err(|e| {
-            io::Error::new(io::ErrorKind::InvalidInput, format!("host {domain}: {e}"))
-        })?;
+        // "" for a Unix socket, where the server declines TLS before a session is made
+        let name =
+            ServerName::try_from(domain.to_owned()).map_err(|e| format!("host {domain:?}: {e}"));
         Ok(RustlsConnect {
             config: self.0.clone(),
             name,
@@ -215,7 +215,8 @@ where
 
 pub struct RustlsConnect {
     config: Arc<ClientConfig>,
-    name: ServerName<'static>,
+    /// The name the certificate must bear, or why the host has none.
+    name: Result<ServerName<'static>, String>,
 }
 
 impl<S> TlsConnect<S> for RustlsConnect
@@ -228,8 +229,11 @@ where
 
     fn connect(self, stream: S) -> Self::Future {
         Box::pin(async move {
+            let name = self
+                .name
+                .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
             tokio_rustls::TlsConnector::from(self.config)
-                .connect(self.name, stream)
+                .connect(name, stream)
                 .await
                 .map(|s| RustlsStream(Box::new(s)))
         })

@@ -130,6 +130,14 @@ fn tls_modes_verify_as_libpq_does_and_refusals_say_why() {
         drop(store);
     }
 
+    // SCRAM bound to the TLS session (SCRAM-SHA-256-PLUS, tls-server-end-point)
+    open(conninfo(
+        &pg,
+        "localhost",
+        &format!("sslmode=verify-full sslrootcert={ca} channel_binding=require"),
+    ))
+    .unwrap();
+
     // as libpq: no TLS over the local socket, whatever sslmode says
     open(format!("{} sslmode=verify-full", pg.socket_conninfo("bw"))).unwrap();
 

@@ -1,8 +1,8 @@
 //! TLS to PostgreSQL with rustls, as libpq's `sslmode` means it: `prefer` and `require`
 //! encrypt without checking the certificate (unless `require` has a CA file, as in libpq),
 //! `verify-ca` checks it against the CA of `sslrootcert`, `verify-full` also checks that it
-//! names the host connected to. Owns the connector handed to the client crate; parses no
-//! connection string (`config::pg_tls` does).
+//! names the host connected to; SCRAM channel binding (`tls-server-end-point`). Owns the
+//! connector handed to the client crate; parses no connection string (`config::pg_tls` does).
 
 use crate::config::{PgTls, RootCert, SslMode};
 use postgres::tls::{ChannelBinding, MakeTlsConnect, TlsConnect, TlsStream};
@@ -272,8 +272,108 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for RustlsStream<S> {
 }
 
 impl<S: AsyncRead + AsyncWrite + Unpin> TlsStream for RustlsStream<S> {
-    /// No `tls-server-end-point` binding: SCRAM authenticates without channel binding.
+    /// `tls-server-end-point` (RFC 5929): the hash of the server's certificate, so that SCRAM
+    /// (`SCRAM-SHA-256-PLUS`) proves no one sits between us and the server.
     fn channel_binding(&self) -> ChannelBinding {
-        ChannelBinding::none()
+        let cert = self
+            .0
+            .get_ref()
+            .1
+            .peer_certificates()
+            .and_then(|c| c.first());
+        match cert.and_then(|c| end_point_hash(c)) {
+            Some(hash) => ChannelBinding::tls_server_end_point(hash),
+            None => ChannelBinding::none(),
+        }
+    }
+}
+
+/// The certificate hashed with the hash of its signature (SHA-256 for MD5 and SHA-1), as
+/// `tls-server-end-point` wants; `None` for a signature without one (Ed25519, RSA-PSS).
+fn end_point_hash(cert: &[u8]) -> Option<Vec<u8>> {
+    use sha2::Digest;
+    // 1.2.840.113549.1.1.x (RSA), 1.2.840.10045.4.1 (ECDSA with SHA-1), 1.2.840.10045.4.3.x
+    const RSA: &[u8] = &[0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01];
+    const ECDSA_SHA1: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x01];
+    const ECDSA_SHA2: &[u8] = &[0x2a, 0x86, 0x48, 0xce, 0x3d, 0x04, 0x03];
+    // Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm SEQUENCE { OID, .. }, .. }
+    let (0x30, certificate, _) = der(cert)? else {
+        return None;
+    };
+    let (0x30, _, after_tbs) = der(certificate)? else {
+        return None;
+    };
+    let (0x30, algorithm, _) = der(after_tbs)? else {
+        return None;
+    };
+    let (0x06, oid, _) = der(algorithm)? else {
+        return None;
+    };
+    if oid == ECDSA_SHA1 {
+        return Some(sha2::Sha256::digest(cert).to_vec());
+    }
+    let (family, last) = oid.split_at_checked(oid.len().checked_sub(1)?)?;
+    Some(match (family, last) {
+        // MD5, SHA-1, SHA-256
+        (RSA, [0x04 | 0x05 | 0x0b]) | (ECDSA_SHA2, [0x02]) => sha2::Sha256::digest(cert).to_vec(),
+        (RSA, [0x0c]) | (ECDSA_SHA2, [0x03]) => sha2::Sha384::digest(cert).to_vec(),
+        (RSA, [0x0d]) | (ECDSA_SHA2, [0x04]) => sha2::Sha512::digest(cert).to_vec(),
+        _ => return None,
+    })
+}
+
+/// One DER element: its tag, its contents and what follows it.
+fn der(b: &[u8]) -> Option<(u8, &[u8], &[u8])> {
+    let (&tag, rest) = b.split_first()?;
+    let (&first, rest) = rest.split_first()?;
+    let (len, rest) = if first < 0x80 {
+        (usize::from(first), rest)
+    } else {
+        let n = usize::from(first & 0x7f);
+        if n == 0 || n > 4 {
+            return None;
+        }
+        let (bytes, rest) = rest.split_at_checked(n)?;
+        (
+            bytes
+                .iter()
+                .fold(0usize, |acc, &x| acc << 8 | usize::from(x)),
+            rest,
+        )
+    };
+    let (content, rest) = rest.split_at_checked(len)?;
+    Some((tag, content, rest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cert_signed_with(alg: &'static rcgen::SignatureAlgorithm) -> Vec<u8> {
+        let key = rcgen::KeyPair::generate_for(alg).unwrap();
+        let params = rcgen::CertificateParams::new(vec!["db.example".into()]).unwrap();
+        params.self_signed(&key).unwrap().der().to_vec()
+    }
+
+    #[test]
+    fn the_end_point_hash_follows_the_signature_hash() {
+        use sha2::Digest;
+        let p256 = cert_signed_with(&rcgen::PKCS_ECDSA_P256_SHA256);
+        assert_eq!(
+            end_point_hash(&p256).unwrap(),
+            sha2::Sha256::digest(&p256).to_vec()
+        );
+        let p384 = cert_signed_with(&rcgen::PKCS_ECDSA_P384_SHA384);
+        assert_eq!(
+            end_point_hash(&p384).unwrap(),
+            sha2::Sha384::digest(&p384).to_vec()
+        );
+        // Ed25519 defines no hash: no binding rather than a wrong one
+        assert_eq!(
+            end_point_hash(&cert_signed_with(&rcgen::PKCS_ED25519)),
+            None
+        );
+        assert_eq!(end_point_hash(&p256[..p256.len() / 2]), None);
+        assert_eq!(end_point_hash(b""), None);
     }
 }

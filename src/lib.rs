@@ -17,6 +17,7 @@
 //! - `customer`: which customer a usage row belongs to.
 //! - `quota`: allotments, billing periods, ok/warn/over states and their events.
 //! - `hooks`: external programs run as argv on events, off the packet path.
+//! - `guard`: the layer-2 guard (MAC flooding, ARP spoofing, spoofed sources) and its events.
 //! - `shape`: tc/iptables shaping of customers (plan, apply, clear).
 //! - `quantity`: tc's rates, sizes and durations.
 //! - `graph`: usage graphs (PNG, SVG) drawn with an embedded font; `site`: the static site.
@@ -34,6 +35,7 @@ pub mod counters;
 pub mod customer;
 pub mod flush;
 pub mod graph;
+pub mod guard;
 pub mod hooks;
 pub mod parse;
 pub mod period;

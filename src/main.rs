@@ -108,6 +108,9 @@ fn report_command(cfg: &Config, args: ReportArgs) -> anyhow::Result<()> {
     let customers = bwacct::customer::Customers::new(cfg.customers.clone());
     let mut rep = report::build(&store, period, args.by, args.sensor, args.top, &customers)?;
     report::annotate_states(&mut rep, &store)?;
+    if cfg.guard.is_some() {
+        report::annotate_spoofed(&mut rep, &store)?;
+    }
     match args.out {
         Some(path) => {
             let mut f = std::fs::File::create(&path)

@@ -1,14 +1,17 @@
 //! The commands about customers: `quota`, `events` and `shape plan|apply|clear`. They read the
 //! store (`quota`, `events` and `plan` never write it), judge states with the same checker as
-//! `run`, and print for people or programs.
+//! `run`, and print for people or programs. `events` lists layer-2 events too.
 
 use crate::cli::{EventsArgs, QuotaArgs, ShapeAction, ShapeTarget};
 use crate::config::{Config, Customer, Method};
 use crate::period::{parse_time, PeriodError};
 use crate::quota::{render, Checker, Policy, QuotaError, State, Status};
 use crate::shape::{self, ShapeError, System};
+use crate::store::guard::{GuardStore, SpoofedTotal};
 use crate::store::quota::EventFilter;
 use crate::store::sqlite::SqliteStore;
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -66,22 +69,48 @@ pub fn quota(cfg: &Config, args: &QuotaArgs, out: &mut dyn Write) -> Result<(), 
     let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
     let mut list = statuses(cfg, &store, at)?;
     list.retain(|s| args.customer.as_ref().is_none_or(|n| *n == s.customer));
-    render::statuses(&list, at, args.format, out)?;
+    let spoofed = match cfg.guard {
+        Some(_) => Some(spoofed_in_periods(&store, &list, at)?),
+        None => None,
+    };
+    render::statuses(&list, spoofed.as_ref(), at, args.format, out)?;
     Ok(())
 }
 
-/// `bwacct events`.
+/// Each customer's spoofed traffic from the start of its billing period to `at`.
+fn spoofed_in_periods(
+    store: &SqliteStore,
+    list: &[Status],
+    at: i64,
+) -> Result<BTreeMap<String, SpoofedTotal>, CommandError> {
+    let mut out = BTreeMap::new();
+    let mut by_period: BTreeMap<(i64, i64), BTreeMap<String, SpoofedTotal>> = BTreeMap::new();
+    for s in list {
+        let range = (s.period.start, at.min(s.period.end));
+        let sums = match by_period.entry(range) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(store.spoofed(range.0, range.1)?),
+        };
+        if let Some(t) = sums.get(&s.customer) {
+            out.insert(s.customer.clone(), *t);
+        }
+    }
+    Ok(out)
+}
+
+/// `bwacct events`: quota changes and layer-2 events, by time.
 pub fn events(cfg: &Config, args: &EventsArgs, out: &mut dyn Write) -> Result<(), CommandError> {
     let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
-    let list = crate::store::quota::QuotaStore::quota_events(
+    let list = GuardStore::events(
         &store,
         &EventFilter {
             customer: args.customer.clone(),
             limit: Some(args.limit),
             ..Default::default()
         },
+        args.kind.as_deref(),
     )?;
-    render::events(&list, args.format, out)?;
+    crate::guard::render::events(&list, args.format, out)?;
     Ok(())
 }
 

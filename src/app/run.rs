@@ -1,13 +1,17 @@
 //! `run`: the long-running service. Capture threads (one per interface) count; the flush thread
 //! drains the counters at every interval boundary of the wall clock and writes the store, then
-//! asks the quota service to check; SIGHUP reloads customers; the shutdown trigger stops
-//! capture, flushes what is counted, lets the last quota check finish and returns.
+//! asks the quota service to check; with `[guard]`, each capture thread also feeds the guard,
+//! which decides once per interval; SIGHUP reloads customers; the shutdown trigger stops
+//! capture, flushes what is counted, lets the last quota check and guard verdict finish and
+//! returns.
 
 use super::{AppError, Pipeline};
 use crate::capture::live::{InterfaceStats, KernelStats, LiveSource, StopHandle};
 use crate::config::Config;
 use crate::counters::{Counters, PacketStats};
 use crate::flush::{bucket_start, FlushReport, Flusher};
+use crate::guard::{self, service::GuardService};
+use crate::parse::LinkType;
 use crate::quota::service::{Msg, QuotaService};
 use crate::status::{Source, Status};
 use crate::store::{sqlite::SqliteStore, Sample};
@@ -69,7 +73,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     };
     let mut sources = Vec::new();
     for name in names {
-        sources.push(LiveSource::open(&cfg.capture, name)?);
+        sources.push(LiveSource::open(&cfg.capture, name, cfg.guard.is_some())?);
     }
     // Quotas (and automatic shaping) start once capture can.
     let quota = QuotaService::start(&cfg)?;
@@ -78,23 +82,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         Some(w) => Some(super::serve::bind(w.listen).await?),
         None => None,
     };
-    let stop = StopHandle::default();
-    let mut iface_stats = Vec::new();
-    let mut threads = Vec::new();
-    for mut src in sources {
-        src.attach(&stop);
-        iface_stats.push(src.stats());
-        let acct = pipeline.accountant();
-        let writer = counters.writer();
-        let stop = stop.clone();
-        tracing::info!(interface = src.interface(), link = ?src.link(), "capturing");
-        threads.push(
-            std::thread::Builder::new()
-                .name(format!("capture-{}", src.interface()))
-                .spawn(move || src.run(&acct, &writer, &stop))?,
-        );
-    }
-
+    let iface_stats: Vec<Arc<InterfaceStats>> = sources.iter().map(LiveSource::stats).collect();
     let status = Arc::new(Status::new(
         Source::Live {
             counters: Arc::clone(&counters),
@@ -102,6 +90,41 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         },
         now_secs(),
     ));
+    let guard = match &cfg.guard {
+        Some(g) => {
+            let policy = Arc::new(guard::Policy::new(&cfg, g));
+            let service = GuardService::start(
+                Arc::clone(&policy),
+                &cfg.storage.sqlite,
+                sources.len(),
+                true,
+                Some(Arc::clone(&status)),
+            )?;
+            Some((policy, service))
+        }
+        None => None,
+    };
+    let stop = StopHandle::default();
+    let mut threads = Vec::new();
+    for (i, mut src) in sources.into_iter().enumerate() {
+        src.attach(&stop);
+        let acct = pipeline.accountant();
+        let writer = counters.writer();
+        let stop = stop.clone();
+        let tap = guard.as_ref().map(|(policy, service)| {
+            if src.link() != LinkType::Ethernet {
+                tracing::warn!(interface = src.interface(), link = ?src.link(), "the guard sees ARP here but no Ethernet headers: MAC flooding and spoofed sources are not checked on this interface");
+            }
+            service.tap(i, pipeline.observer(policy, src.interface()))
+        });
+        tracing::info!(interface = src.interface(), link = ?src.link(), "capturing");
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("capture-{}", src.interface()))
+                .spawn(move || src.run(&acct, &writer, &stop, tap))?,
+        );
+    }
+
     let (stop_web, web_stopped) = tokio::sync::watch::channel(false);
     let server = listener.map(|listener| {
         let ctx = Arc::new(web::Context::new(
@@ -142,7 +165,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     };
 
     let store_path = cfg.storage.sqlite.display().to_string();
-    super::reload::serve_until(shutdown, cfg, quota.sender()).await;
+    let (guard_tx, guard) = match guard {
+        Some((_, service)) => (Some(service.sender()), Some(service)),
+        None => (None, None),
+    };
+    super::reload::serve_until(shutdown, cfg, quota.sender(), guard_tx).await;
     tracing::info!("stopping: flushing what is counted");
     let _ = stop_web.send(true);
     if let Some(server) = server {
@@ -157,6 +184,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     let joined = tokio::task::spawn_blocking(move || {
         for t in threads {
             let _ = t.join();
+        }
+        if let Some(g) = guard {
+            g.stop();
         }
         let _ = stop_flush.send(());
         let joined = flush.join();

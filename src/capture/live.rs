@@ -1,12 +1,14 @@
 //! Live capture on network interfaces: one pcap handle per interface on its own thread, batch
 //! reads (`pcap_dispatch`, TPACKET_V3 ring, immediate mode off), kernel drop counters published
-//! for the flusher and logged.
+//! for the flusher and logged. With the layer-2 guard, ARP passes the kernel filter and each
+//! frame is also shown to the thread's guard tap.
 
 use super::{bpf_filters, CaptureError};
 use crate::account::Accountant;
 use crate::config;
 use crate::counters::Writer;
-use crate::parse::LinkType;
+use crate::guard::service::Tap;
+use crate::parse::{self, LinkType};
 use pcap::{Active, Capture, Device};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
@@ -55,6 +57,13 @@ impl InterfaceStats {
     }
 }
 
+/// Unix seconds now (the guard's interval clock on live capture, as the flusher's).
+fn wall_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Extends a wrapping 32-bit counter to 64 bits.
 fn extend(cell: &AtomicU64, now32: u32) {
     let old = cell.load(Relaxed);
@@ -96,8 +105,12 @@ impl StopHandle {
 
 impl LiveSource {
     /// Opens `interface` (or libpcap's default device) with the capture settings, and installs
-    /// the IP filter in the kernel.
-    pub fn open(cfg: &config::Capture, interface: Option<&str>) -> Result<Self, CaptureError> {
+    /// the IP filter (with `arp`, IP or ARP) in the kernel.
+    pub fn open(
+        cfg: &config::Capture,
+        interface: Option<&str>,
+        arp: bool,
+    ) -> Result<Self, CaptureError> {
         let device: Device = match interface {
             Some(name) => Device::from(name),
             None => Device::lookup()
@@ -128,7 +141,7 @@ impl LiveSource {
             }
         })?;
         let mut last_error = None;
-        for filter in bpf_filters(&cfg.filter) {
+        for filter in bpf_filters(&cfg.filter, arp) {
             match cap.filter(&filter, true) {
                 Ok(()) => {
                     tracing::debug!(interface = %name, %filter, "kernel filter installed");
@@ -179,16 +192,38 @@ impl LiveSource {
     }
 
     /// The capture loop: reads a ring block at a time until `stop`. A batch is opened only once
-    /// packets are there, so a quiet interface never holds up a drain.
-    pub fn run(mut self, acct: &Accountant, writer: &Writer, stop: &StopHandle) {
+    /// packets are there, so a quiet interface never holds up a drain. `tap` (the guard) sees
+    /// every frame and hands its interval over at each boundary of the wall clock.
+    pub fn run(
+        mut self,
+        acct: &Accountant,
+        writer: &Writer,
+        stop: &StopHandle,
+        mut tap: Option<Tap>,
+    ) {
         let mut last_stats = Instant::now();
+        if let Some(tap) = tap.as_mut() {
+            tap.clock(wall_clock());
+        }
         while !stop.is_stopped() {
             let mut batch = None;
             let link = self.link;
-            let result = self.cap.dispatch(None, |p| {
-                let b = batch.get_or_insert_with(|| writer.batch());
-                acct.process(b, link, p.data, p.header.len);
-            });
+            let result = match tap.as_mut() {
+                None => self.cap.dispatch(None, |p| {
+                    let b = batch.get_or_insert_with(|| writer.batch());
+                    acct.process(b, link, p.data, p.header.len);
+                }),
+                Some(tap) => {
+                    let r = self.cap.dispatch(None, |p| {
+                        let b = batch.get_or_insert_with(|| writer.batch());
+                        let decoded = parse::decode(link, p.data, p.header.len);
+                        tap.frame(p.header.ts.tv_sec, link, p.data, p.header.len, &decoded);
+                        acct.count(b, decoded, p.header.len);
+                    });
+                    tap.clock(wall_clock());
+                    r
+                }
+            };
             drop(batch);
             match result {
                 Ok(_) | Err(pcap::Error::TimeoutExpired) => {}
@@ -205,6 +240,9 @@ impl LiveSource {
             }
         }
         self.publish_stats();
+        if let Some(tap) = tap {
+            tap.finish();
+        }
     }
 
     fn publish_stats(&mut self) {

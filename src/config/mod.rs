@@ -3,12 +3,14 @@
 
 mod customers;
 mod error;
+mod guard;
 mod raw;
 mod shaping;
 mod web;
 
 pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
+pub use guard::{Guard, BASELINE_WARMUP, GUARD_HOOK_PLACEHOLDERS};
 pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
 pub use web::{Web, DEFAULT_LISTEN};
 
@@ -56,6 +58,8 @@ pub struct Config {
     pub shaping: Shaping,
     /// `[web]`: `run` serves the dashboard when this is set.
     pub web: Option<Web>,
+    /// `[guard]`: the layer-2 checks run when this is set.
+    pub guard: Option<Guard>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -125,7 +129,7 @@ impl Config {
             c.buffer_bytes >> 20,
             c.timeout_ms
         ));
-        for f in crate::capture::bpf_filters(&c.filter) {
+        for f in crate::capture::bpf_filters(&c.filter, self.guard.is_some()) {
             line(format!("filter      {f}"));
         }
         for net in &a.local {
@@ -157,6 +161,10 @@ impl Config {
         match &self.web {
             Some(w) => line(format!("web         http://{} (run serves it)", w.listen)),
             None => line("web         off in run ([web] not set)".into()),
+        }
+        match &self.guard {
+            Some(g) => line(g.describe()),
+            None => line("guard       off ([guard] not set)".into()),
         }
         out
     }
@@ -194,11 +202,12 @@ impl Validator<'_> {
         };
         let accounting = self.accounting(raw.accounting)?;
         let shaping = self.shaping(raw.shaping)?;
+        let guard = self.guard(raw.guard, &accounting)?;
         Ok(Config {
             path: path.to_owned(),
             sensor,
             capture: self.capture(raw.capture)?,
-            customers: self.customers(raw.customer, &accounting, &shaping)?,
+            customers: self.customers(raw.customer, &accounting, &shaping, guard.as_ref())?,
             alerts: self.alerts(raw.alerts)?,
             shaping,
             accounting,
@@ -212,6 +221,7 @@ impl Validator<'_> {
                 },
             },
             web: self.web(raw.web)?,
+            guard,
         })
     }
 

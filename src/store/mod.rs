@@ -1,6 +1,7 @@
 //! The store: where flushed intervals go and where reports read from. `Store` is the interface;
 //! `sqlite` is the embedded default. Column names and migrations are in `schema`.
 
+pub mod guard;
 pub mod quota;
 mod schema;
 pub mod series;
@@ -111,4 +112,9 @@ pub trait Store: Send {
 
     /// Usage of the selected hosts summed per time bucket (graphs, the series API).
     fn series(&self, q: &SeriesQuery) -> Result<Series, StoreError>;
+
+    /// The layer-2 guard's tables and the list of all events, for stores that keep them.
+    fn guard(&self) -> Option<&dyn guard::GuardStore> {
+        None
+    }
 }

@@ -69,6 +69,8 @@ pub fn sqlite_migrations() -> Vec<String> {
     )];
     // Version 2: quota states, quota events, applied shaping steps.
     versions.push(super::quota::SQLITE_MIGRATION.to_owned());
+    // Version 3: layer-2 guard events and per-interval figures (creates only its own tables).
+    versions.push(super::guard::SQLITE_MIGRATION.to_owned());
     versions
 }
 

@@ -1,6 +1,7 @@
 //! The embedded SQLite store: WAL mode (readers never wait for the flusher), one transaction per
 //! flushed interval, upserts that add to an existing row, migrations from the schema table.
 
+mod guard;
 mod quota;
 mod series;
 
@@ -330,6 +331,10 @@ impl Store for SqliteStore {
 
     fn series(&self, q: &SeriesQuery) -> Result<Series, StoreError> {
         self.series_of(q)
+    }
+
+    fn guard(&self) -> Option<&dyn super::guard::GuardStore> {
+        Some(self)
     }
 
     fn stats(&self, q: &Query) -> Result<RangeStats, StoreError> {

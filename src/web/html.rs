@@ -232,6 +232,7 @@ mod tests {
             usage: Usage::default(),
             ips: Vec::new(),
             state: None,
+            spoofed: None,
         };
         let table = top_table(&[row], 10, &NoLinks);
         assert!(!table.contains("<img"), "{table}");

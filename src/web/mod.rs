@@ -2,12 +2,13 @@
 //! localhost unless configured, validates and bounds every range, escapes every name. Store
 //! reads run on blocking threads, a few at a time; graphs are cached briefly.
 //!
-//! Layout: `params` (query parsing and bounds), `pages` (HTML), `api` (JSON), `metrics`
-//! (Prometheus text), `cache` (rendered graphs), `html` (escaping and fragments, shared with the
-//! static site).
+//! Layout: `params` (query parsing and bounds), `pages` (HTML), `api` (JSON), `events` (quota
+//! and layer-2 events, page and JSON), `metrics` (Prometheus text), `cache` (rendered graphs),
+//! `html` (escaping and fragments, shared with the static site).
 
 mod api;
 mod cache;
+mod events;
 pub mod html;
 mod metrics;
 mod pages;
@@ -202,6 +203,7 @@ async fn security_headers(mut res: Response) -> Response {
 pub fn router(ctx: Arc<Context>) -> Router {
     pages::routes()
         .merge(api::routes())
+        .merge(events::routes())
         .merge(metrics::routes())
         .fallback(|| async { WebError::NotFound("no such page".into()) })
         .layer(axum::middleware::map_response(security_headers))

@@ -1,0 +1,485 @@
+//! The guard's part of the packet path, one [`Observer`] per capture thread: the distinct source
+//! MACs of the interval (an open-addressing table with a bounded probe), ARP requests, replies
+//! and claims (off the IP path), IP → MAC bindings from one IP packet in `learn_sample`, and
+//! every packet sent from a bound customer's address by another MAC. No lock, no allocation per
+//! packet, no panic; at each interval boundary the owner thread hands a [`Part`] over.
+#![deny(
+    clippy::indexing_slicing,
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic
+)]
+
+use super::Bound;
+use crate::account::CountMode;
+use crate::classify::LocalNets;
+use crate::config::Guard;
+use crate::parse::l2::{self, Arp, ArpOp, Mac};
+use crate::parse::{Decoded, IpFacts, LinkType};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Slots probed for a MAC before it is counted as past the table (bounds the work per frame
+/// whatever the addresses an attacker picks).
+const MAX_PROBES: usize = 32;
+/// A MAC key's top bit: the slot is taken (the all-zero MAC is a valid key).
+const TAKEN: u64 = 1 << 63;
+/// ARP claims (address, MAC) kept per interval and thread.
+const MAX_CLAIMS: usize = 4096;
+/// IP → MAC pairs learnt from IP packets per interval and thread.
+const MAX_LEARNT: usize = 16_384;
+/// Requests remembered to tell solicited replies (direct-mapped).
+const ASKED_SLOTS: usize = 1024;
+/// A reply within this many seconds of its request is solicited.
+const ANSWER_S: i64 = 5;
+/// Example MACs kept per spoofed customer.
+pub const EXAMPLES: usize = 4;
+
+/// Distinct source MACs of one interval: where each was first seen.
+struct MacTable {
+    keys: Box<[u64]>,
+    /// `vlan | port << 16` of each taken slot.
+    meta: Box<[u32]>,
+    used: Vec<u32>,
+    max: usize,
+    mask: usize,
+    /// 64 − log2(slots): the hash's top bits pick the slot.
+    shift: u32,
+    seed: u64,
+    /// The last MAC seen: runs of frames from one sender skip the table.
+    last: u64,
+    /// Frames whose MAC found no room (the table is full or its probe too long).
+    past_cap: u64,
+}
+
+impl MacTable {
+    fn new(max: usize, seed: u64) -> Self {
+        let slots = (max * 2).next_power_of_two();
+        Self {
+            keys: vec![0; slots].into_boxed_slice(),
+            meta: vec![0; slots].into_boxed_slice(),
+            used: Vec::with_capacity(max),
+            max,
+            mask: slots - 1,
+            shift: 64 - slots.trailing_zeros(),
+            seed,
+            last: u64::MAX,
+            past_cap: 0,
+        }
+    }
+
+    #[inline]
+    fn see(&mut self, mac: Mac, frame: &[u8], port: u16) {
+        if mac.0 == self.last {
+            return;
+        }
+        self.last = mac.0;
+        let key = mac.0 | TAKEN;
+        let mut i = ((mac.0 ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift)
+            as usize
+            & self.mask;
+        for _ in 0..MAX_PROBES {
+            match self.keys.get(i).copied() {
+                Some(k) if k == key => return,
+                Some(0) => {
+                    if self.used.len() < self.max {
+                        if let (Some(k), Some(m)) = (self.keys.get_mut(i), self.meta.get_mut(i)) {
+                            *k = key;
+                            *m = u32::from(l2::outer_vlan(frame)) | (u32::from(port) << 16);
+                            self.used.push(i as u32);
+                            return;
+                        }
+                    }
+                    break;
+                }
+                Some(_) => i = (i + 1) & self.mask,
+                None => break,
+            }
+        }
+        self.past_cap += 1;
+    }
+
+    /// The interval's MACs (mac, vlan, port), emptying the table.
+    fn take(&mut self) -> (Vec<(Mac, u16, u16)>, u64) {
+        let mut out = Vec::with_capacity(self.used.len());
+        for &i in &self.used {
+            let i = i as usize;
+            if let (Some(k), Some(m)) = (self.keys.get_mut(i), self.meta.get(i)) {
+                out.push((Mac(*k & !TAKEN), *m as u16, (*m >> 16) as u16));
+                *k = 0;
+            }
+        }
+        self.used.clear();
+        self.last = u64::MAX;
+        (out, std::mem::take(&mut self.past_cap))
+    }
+}
+
+/// An address claimed by a MAC in ARP during the interval.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Claim {
+    pub ip: u32,
+    pub mac: Mac,
+    pub first: i64,
+    pub last: i64,
+    pub frames: u64,
+    /// Replies nobody asked for (gratuitous replies included).
+    pub unsolicited: u64,
+    pub gratuitous: u64,
+}
+
+/// ARP counts of an interval.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ArpCounts {
+    pub requests: u64,
+    pub replies: u64,
+    pub gratuitous: u64,
+    pub probes: u64,
+    pub unsolicited: u64,
+}
+
+impl ArpCounts {
+    pub fn merge(&mut self, o: &ArpCounts) {
+        self.requests += o.requests;
+        self.replies += o.replies;
+        self.gratuitous += o.gratuitous;
+        self.probes += o.probes;
+        self.unsolicited += o.unsolicited;
+    }
+}
+
+struct ArpLog {
+    counts: ArpCounts,
+    claims: HashMap<(u32, Mac), Claim>,
+    /// Claims past [`MAX_CLAIMS`] (counted, not kept).
+    dropped: u64,
+    /// (asker, target, time) of recent requests.
+    asked: Box<[(u32, u32, i64)]>,
+}
+
+impl ArpLog {
+    fn new() -> Self {
+        Self {
+            counts: ArpCounts::default(),
+            claims: HashMap::with_capacity(MAX_CLAIMS),
+            dropped: 0,
+            asked: vec![(0, 0, i64::MIN); ASKED_SLOTS].into_boxed_slice(),
+        }
+    }
+
+    fn slot(asker: u32, target: u32) -> usize {
+        (u64::from(asker ^ target.rotate_left(16)).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 54)
+            as usize
+            % ASKED_SLOTS
+    }
+
+    fn packet(&mut self, ts: i64, a: &Arp) {
+        let gratuitous = a.gratuitous();
+        let c = &mut self.counts;
+        c.gratuitous += u64::from(gratuitous);
+        let unsolicited = match a.op {
+            ArpOp::Request => {
+                c.requests += 1;
+                if a.probe() {
+                    c.probes += 1;
+                }
+                if !gratuitous {
+                    if let Some(s) = self.asked.get_mut(Self::slot(a.sender_ip, a.target_ip)) {
+                        *s = (a.sender_ip, a.target_ip, ts);
+                    }
+                }
+                false
+            }
+            ArpOp::Reply => {
+                c.replies += 1;
+                let asked = self
+                    .asked
+                    .get(Self::slot(a.target_ip, a.sender_ip))
+                    .is_some_and(|&(asker, target, at)| {
+                        asker == a.target_ip
+                            && target == a.sender_ip
+                            && (0..=ANSWER_S).contains(&(ts - at))
+                    });
+                let unsolicited = gratuitous || !asked;
+                c.unsolicited += u64::from(unsolicited);
+                unsolicited
+            }
+            ArpOp::Other => return,
+        };
+        if a.probe() || a.sender_mac.is_group() {
+            return;
+        }
+        let full = self.claims.len() >= MAX_CLAIMS;
+        let key = (a.sender_ip, a.sender_mac);
+        match self.claims.get_mut(&key) {
+            Some(claim) => {
+                claim.last = claim.last.max(ts);
+                claim.first = claim.first.min(ts);
+                claim.frames += 1;
+                claim.unsolicited += u64::from(unsolicited);
+                claim.gratuitous += u64::from(gratuitous);
+            }
+            None if full => self.dropped += 1,
+            None => {
+                self.claims.insert(
+                    key,
+                    Claim {
+                        ip: a.sender_ip,
+                        mac: a.sender_mac,
+                        first: ts,
+                        last: ts,
+                        frames: 1,
+                        unsolicited: u64::from(unsolicited),
+                        gratuitous: u64::from(gratuitous),
+                    },
+                );
+            }
+        }
+    }
+}
+
+/// A bound customer's packets from other MACs in the interval.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Spoofed {
+    pub customer: String,
+    pub first: i64,
+    /// The source address of the first of them.
+    pub ip: std::net::IpAddr,
+    pub packets: u64,
+    pub bytes: u64,
+    /// The first few MACs they came from.
+    pub macs: Vec<Mac>,
+}
+
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    packets: u64,
+    bytes: u64,
+    first: i64,
+    v6: bool,
+    ip: u128,
+    macs: [Mac; EXAMPLES],
+    n_macs: usize,
+}
+
+/// What one observer saw in one interval.
+#[derive(Clone, Debug, Default)]
+pub struct Part {
+    pub start: i64,
+    /// Port names, indexed by the `port` of `macs`.
+    pub ports: Vec<String>,
+    /// Distinct source MACs with the VLAN and port each was first seen on.
+    pub macs: Vec<(Mac, u16, u16)>,
+    /// Frames whose MAC did not fit in the table (`max_macs`).
+    pub macs_past_cap: u64,
+    /// Ethernet frames looked at.
+    pub frames: u64,
+    pub arp: ArpCounts,
+    pub claims: Vec<Claim>,
+    pub claims_dropped: u64,
+    /// (address, MAC, last seen) from sampled IP packets with a local source.
+    pub learnt: Vec<(u32, Mac, i64)>,
+    pub spoofed: Vec<Spoofed>,
+}
+
+/// One capture thread's layer-2 view of the current interval.
+pub struct Observer {
+    bound: Arc<Bound>,
+    nets: Arc<LocalNets>,
+    mode: CountMode,
+    learn_mask: u32,
+    tick: u32,
+    macs: MacTable,
+    frames: u64,
+    arp: ArpLog,
+    learnt: HashMap<(u32, Mac), i64>,
+    tallies: Vec<Tally>,
+    port: u16,
+    ports: Vec<String>,
+    start: i64,
+}
+
+impl Observer {
+    /// An observer for frames arriving on `port` (an interface, or a file).
+    pub fn new(
+        cfg: &Guard,
+        bound: Arc<Bound>,
+        nets: Arc<LocalNets>,
+        mode: CountMode,
+        port: &str,
+    ) -> Self {
+        let seed =
+            std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), port);
+        Self {
+            tallies: vec![Tally::default(); bound.customers()],
+            bound,
+            nets,
+            mode,
+            learn_mask: cfg.learn_sample.saturating_sub(1),
+            tick: 0,
+            macs: MacTable::new(cfg.max_macs as usize, seed),
+            frames: 0,
+            arp: ArpLog::new(),
+            learnt: HashMap::with_capacity(1024),
+            port: 0,
+            ports: vec![port.to_owned()],
+            start: 0,
+        }
+    }
+
+    /// Frames from now on arrive on `port` (replay: the next file).
+    pub fn set_port(&mut self, port: &str) {
+        let i = match self.ports.iter().position(|p| p == port) {
+            Some(i) => i,
+            None => {
+                self.ports.push(port.to_owned());
+                self.ports.len() - 1
+            }
+        };
+        self.port = u16::try_from(i).unwrap_or(u16::MAX);
+    }
+
+    /// Start of the interval being observed.
+    pub fn start(&self) -> i64 {
+        self.start
+    }
+
+    /// Sets the start of the first interval (before any frame).
+    pub fn begin(&mut self, start: i64) {
+        self.start = start;
+    }
+
+    /// Looks at one frame (its packet time, link type, bytes, wire length, and what the
+    /// accounting decoded).
+    #[inline]
+    pub fn frame(&mut self, ts: i64, link: LinkType, frame: &[u8], wire_len: u32, d: &Decoded) {
+        let mac = match link {
+            LinkType::Ethernet => l2::ethernet_source(frame),
+            _ => None,
+        };
+        if let Some(mac) = mac {
+            self.frames += 1;
+            self.macs.see(mac, frame, self.port);
+        }
+        match d {
+            Decoded::Ip(f) => {
+                if let Some(mac) = mac {
+                    self.ip_packet(ts, mac, f, wire_len);
+                }
+            }
+            Decoded::NonIp => self.non_ip(ts, link, frame),
+            Decoded::Malformed => {}
+        }
+    }
+
+    #[inline]
+    fn ip_packet(&mut self, ts: i64, mac: Mac, f: &IpFacts, wire_len: u32) {
+        if let Some(c) = self.bound.customer_of(f.v6, f.src) {
+            if !self.bound.allows(c, mac) {
+                let bytes = match self.mode {
+                    CountMode::Ip => f.bytes,
+                    CountMode::Frame => u64::from(wire_len),
+                };
+                self.spoofed(c, ts, mac, f, bytes);
+            }
+        }
+        self.tick = self.tick.wrapping_add(1);
+        if self.tick & self.learn_mask == 0 && !f.v6 {
+            self.learn(ts, f.src as u32, mac);
+        }
+    }
+
+    #[cold]
+    fn spoofed(&mut self, c: usize, ts: i64, mac: Mac, f: &IpFacts, bytes: u64) {
+        let Some(t) = self.tallies.get_mut(c) else {
+            return;
+        };
+        if t.packets == 0 {
+            t.first = ts;
+            t.v6 = f.v6;
+            t.ip = f.src;
+        }
+        t.packets += 1;
+        t.bytes += bytes;
+        let known = t.macs.get(..t.n_macs).unwrap_or_default();
+        if t.n_macs < EXAMPLES && !known.contains(&mac) {
+            if let Some(slot) = t.macs.get_mut(t.n_macs) {
+                *slot = mac;
+                t.n_macs += 1;
+            }
+        }
+    }
+
+    fn learn(&mut self, ts: i64, ip: u32, mac: Mac) {
+        if self.nets.lookup(false, u128::from(ip)).is_none() {
+            return;
+        }
+        let full = self.learnt.len() >= MAX_LEARNT;
+        match self.learnt.get_mut(&(ip, mac)) {
+            Some(last) => *last = (*last).max(ts),
+            None if full => {}
+            None => {
+                self.learnt.insert((ip, mac), ts);
+            }
+        }
+    }
+
+    #[cold]
+    fn non_ip(&mut self, ts: i64, link: LinkType, frame: &[u8]) {
+        if let Some(a) = l2::arp(link, frame) {
+            self.arp.packet(ts, &a);
+        }
+    }
+
+    /// Ends the interval that started at [`Observer::start`], returning what was seen in it, and
+    /// begins the one at `next`. `bound` replaces the bound customers (a reload) from then on.
+    pub fn rotate(&mut self, next: i64, bound: Option<Arc<Bound>>) -> Part {
+        let (macs, macs_past_cap) = self.macs.take();
+        let mut spoofed = Vec::new();
+        for (i, t) in self.tallies.iter().enumerate() {
+            if t.packets == 0 {
+                continue;
+            }
+            let Some(customer) = self.bound.name(i) else {
+                continue;
+            };
+            let ip = if t.v6 {
+                std::net::IpAddr::V6(t.ip.into())
+            } else {
+                std::net::IpAddr::V4((t.ip as u32).into())
+            };
+            spoofed.push(Spoofed {
+                customer: customer.to_owned(),
+                first: t.first,
+                ip,
+                packets: t.packets,
+                bytes: t.bytes,
+                macs: t.macs.get(..t.n_macs).unwrap_or_default().to_vec(),
+            });
+        }
+        if let Some(b) = bound {
+            self.tallies = vec![Tally::default(); b.customers()];
+            self.bound = b;
+        } else {
+            self.tallies.iter_mut().for_each(|t| *t = Tally::default());
+        }
+        let part = Part {
+            start: self.start,
+            ports: self.ports.clone(),
+            macs,
+            macs_past_cap,
+            frames: std::mem::take(&mut self.frames),
+            arp: std::mem::take(&mut self.arp.counts),
+            claims: self.arp.claims.drain().map(|(_, c)| c).collect(),
+            claims_dropped: std::mem::take(&mut self.arp.dropped),
+            learnt: self
+                .learnt
+                .drain()
+                .map(|((ip, mac), ts)| (ip, mac, ts))
+                .collect(),
+            spoofed,
+        };
+        self.start = next;
+        part
+    }
+}

@@ -198,9 +198,16 @@ impl Detector {
                 }
             }
         }
-        let distinct = seen.len() as u64 + past_cap;
+        // A lower bound when a table was full (`max_macs`): the MACs past it are not known.
+        let distinct = seen.len() as u64;
         stats.macs = distinct;
         stats.macs_capped = past_cap > 0;
+        if past_cap > 0 {
+            tracing::warn!(
+                max_macs = self.policy.guard.max_macs,
+                "guard.max_macs reached: source MACs are counted up to it"
+            );
+        }
         let g = &self.policy.guard;
         let baseline = (self.baseline.len() >= BASELINE_WARMUP as usize)
             .then(|| median(&self.baseline))

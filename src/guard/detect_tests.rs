@@ -138,7 +138,7 @@ fn macs_are_counted_once_across_observers_and_the_cap_is_reported() {
     b.ports = vec!["eth1".into()];
     b.macs_past_cap = 7;
     let v = d.interval(START, &[a, b]);
-    assert_eq!(v.stats.macs, 607);
+    assert_eq!(v.stats.macs, 600, "a lower bound past the cap");
     assert!(v.stats.macs_capped);
     assert!(v.events.is_empty());
 }

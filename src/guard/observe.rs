@@ -48,7 +48,7 @@ struct MacTable {
     seed: u64,
     /// The last MAC seen: runs of frames from one sender skip the table.
     last: u64,
-    /// Frames whose MAC found no room (the table is full or its probe too long).
+    /// Sightings of MACs that found no room (the table is full or its probe too long).
     past_cap: u64,
 }
 
@@ -270,7 +270,7 @@ pub struct Part {
     pub ports: Vec<String>,
     /// Distinct source MACs with the VLAN and port each was first seen on.
     pub macs: Vec<(Mac, u16, u16)>,
-    /// Frames whose MAC did not fit in the table (`max_macs`).
+    /// Sightings of MACs that did not fit in the table (`max_macs`): `macs` is then short.
     pub macs_past_cap: u64,
     /// Ethernet frames looked at.
     pub frames: u64,
@@ -481,5 +481,210 @@ impl Observer {
         };
         self.start = next;
         part
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::parse::{self, LinkType};
+    use etherparse::PacketBuilder;
+
+    const T: i64 = 1_704_067_200;
+
+    fn setup(extra: &str) -> (Guard, Arc<Bound>, Arc<LocalNets>) {
+        let text = format!(
+            "[accounting]\nlocal = [\"198.51.100.0/24\", \"2001:db8:100::/56\"]\n[guard]\nmax_macs = 16\nlearn_sample = 1\n{extra}\n\
+             [[customer]]\nname = \"goneril\"\naddresses = [\"198.51.100.10\"]\nmacs = [\"02:00:00:00:00:0a\"]\n"
+        );
+        let cfg = Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
+        let nets = Arc::new(LocalNets::new(&cfg.accounting.local, 128));
+        (
+            cfg.guard.clone().unwrap(),
+            Arc::new(Bound::new(&cfg.customers)),
+            nets,
+        )
+    }
+
+    fn udp(src_mac: u64, src: [u8; 4], payload: usize, vlan: Option<u16>) -> Vec<u8> {
+        let mac = |m: u64| {
+            let b = m.to_be_bytes();
+            [b[2], b[3], b[4], b[5], b[6], b[7]]
+        };
+        let eth = PacketBuilder::ethernet2(mac(src_mac), [2, 0, 0, 0, 0, 0xff]);
+        let mut out = Vec::new();
+        let body = vec![0u8; payload];
+        match vlan {
+            Some(v) => eth
+                .single_vlan(v.try_into().unwrap())
+                .ipv4(src, [198, 51, 100, 1], 64)
+                .udp(1000, 2000)
+                .write(&mut out, &body)
+                .unwrap(),
+            None => eth
+                .ipv4(src, [198, 51, 100, 1], 64)
+                .udp(1000, 2000)
+                .write(&mut out, &body)
+                .unwrap(),
+        }
+        out
+    }
+
+    fn arp(op: u16, sender: (u64, [u8; 4]), target: [u8; 4]) -> Vec<u8> {
+        let m = sender.0.to_be_bytes();
+        let mut f = vec![0xff; 6];
+        f.extend_from_slice(&m[2..]);
+        f.extend_from_slice(&[0x08, 0x06, 0, 1, 8, 0, 6, 4]);
+        f.extend_from_slice(&op.to_be_bytes());
+        f.extend_from_slice(&m[2..]);
+        f.extend_from_slice(&sender.1);
+        f.extend_from_slice(&[0; 6]);
+        f.extend_from_slice(&target);
+        f
+    }
+
+    fn feed(o: &mut Observer, ts: i64, frame: &[u8]) {
+        let d = parse::decode(LinkType::Ethernet, frame, frame.len() as u32);
+        o.frame(ts, LinkType::Ethernet, frame, frame.len() as u32, &d);
+    }
+
+    #[test]
+    fn distinct_macs_with_their_vlan_up_to_the_cap() {
+        let (g, b, nets) = setup("");
+        let mut o = Observer::new(&g, b, nets, CountMode::Ip, "br0");
+        o.begin(T);
+        for i in 0..20u64 {
+            // each MAC twice, the second time behind a tag: the first sighting is kept
+            feed(
+                &mut o,
+                T,
+                &udp(0x0200_0000_1000 + i, [203, 0, 113, 1], 10, None),
+            );
+            feed(
+                &mut o,
+                T,
+                &udp(0x0200_0000_1000 + i, [203, 0, 113, 1], 10, Some(7)),
+            );
+        }
+        o.set_port("eth1");
+        feed(
+            &mut o,
+            T,
+            &udp(0x0200_0000_1000, [203, 0, 113, 1], 10, Some(7)),
+        );
+        let p = o.rotate(T + 60, None);
+        assert_eq!(p.start, T);
+        assert_eq!(p.frames, 41);
+        assert_eq!(p.macs.len(), 16);
+        assert!(p.macs.iter().all(|&(_, vlan, port)| vlan == 0 && port == 0));
+        // MACs 17 to 20, each seen twice in a row past the cap (the second one skips the table)
+        assert_eq!(p.macs_past_cap, 4);
+        assert_eq!(p.ports, vec!["br0".to_owned(), "eth1".to_owned()]);
+        let q = o.rotate(T + 120, None);
+        assert_eq!((q.start, q.frames, q.macs.len()), (T + 60, 0, 0));
+        feed(
+            &mut o,
+            T + 130,
+            &udp(0x0200_0000_2000, [203, 0, 113, 1], 10, Some(9)),
+        );
+        let r = o.rotate(T + 180, None);
+        assert_eq!(r.macs, vec![(Mac(0x0200_0000_2000), 9, 1)]);
+    }
+
+    #[test]
+    fn arp_requests_answered_in_time_are_solicited_the_rest_is_not() {
+        let (g, b, nets) = setup("");
+        let mut o = Observer::new(&g, b, nets, CountMode::Ip, "br0");
+        let host = (0x0200_0000_0005, [198, 51, 100, 5]);
+        let gw = (0x0200_0000_0001, [198, 51, 100, 1]);
+        feed(&mut o, T, &arp(1, host, gw.1));
+        feed(&mut o, T + 1, &arp(2, gw, host.1));
+        // answered too late, never asked, and gratuitous
+        feed(&mut o, T + 10, &arp(1, host, gw.1));
+        feed(&mut o, T + 16, &arp(2, gw, host.1));
+        feed(&mut o, T + 20, &arp(2, gw, [198, 51, 100, 77]));
+        feed(&mut o, T + 21, &arp(2, gw, gw.1));
+        feed(
+            &mut o,
+            T + 22,
+            &arp(1, (0x0200_0000_0009, [0, 0, 0, 0]), [198, 51, 100, 9]),
+        );
+        let p = o.rotate(T + 60, None);
+        assert_eq!(
+            p.arp,
+            ArpCounts {
+                requests: 3,
+                replies: 4,
+                gratuitous: 1,
+                probes: 1,
+                unsolicited: 3,
+            }
+        );
+        let mut claims = p.claims.clone();
+        claims.sort_by_key(|c| c.ip);
+        assert_eq!(claims.len(), 2, "the probe claims nothing: {claims:?}");
+        let g = claims[0];
+        assert_eq!(
+            (g.mac, g.first, g.last, g.frames),
+            (Mac(gw.0), T + 1, T + 21, 4)
+        );
+        assert_eq!((g.unsolicited, g.gratuitous), (3, 1));
+        assert_eq!(claims[1].frames, 2);
+    }
+
+    #[test]
+    fn a_bound_customers_address_from_another_mac_is_spoofed_and_counted_as_the_accounting_counts()
+    {
+        let (g, b, nets) = setup("");
+        for (mode, per_packet) in [(CountMode::Ip, 28 + 100), (CountMode::Frame, 14 + 28 + 100)] {
+            let mut o = Observer::new(&g, Arc::clone(&b), Arc::clone(&nets), mode, "br0");
+            let own = udp(0x0200_0000_000a, [198, 51, 100, 10], 100, None);
+            for _ in 0..3 {
+                feed(&mut o, T, &own);
+            }
+            for (i, mac) in [0xb, 0xc, 0xd, 0xe, 0xf, 0xb].into_iter().enumerate() {
+                let f = udp(0x0200_0000_0000 + mac, [198, 51, 100, 10], 100, None);
+                feed(&mut o, T + 5 + i as i64, &f);
+            }
+            // another address of nobody bound, from any MAC: fine
+            feed(
+                &mut o,
+                T,
+                &udp(0x0200_0000_000b, [198, 51, 100, 11], 100, None),
+            );
+            let p = o.rotate(T + 60, None);
+            assert_eq!(p.spoofed.len(), 1);
+            let s = &p.spoofed[0];
+            assert_eq!(s.customer, "goneril");
+            assert_eq!((s.packets, s.bytes, s.first), (6, 6 * per_packet, T + 5));
+            assert_eq!(s.ip, "198.51.100.10".parse::<std::net::IpAddr>().unwrap());
+            let examples: Vec<u64> = s.macs.iter().map(|m| m.0 & 0xff).collect();
+            assert_eq!(examples, [0xb, 0xc, 0xd, 0xe]);
+            // learn_sample = 1: every local source teaches its binding; 203.0.113.x is not local
+            let mut learnt: Vec<(u32, u64)> = p
+                .learnt
+                .iter()
+                .map(|&(ip, m, _)| (ip & 0xff, m.0 & 0xff))
+                .collect();
+            learnt.sort();
+            assert_eq!(learnt[0], (10, 0xa));
+            assert_eq!(learnt.len(), 7);
+            assert!(o.rotate(T + 120, None).spoofed.is_empty());
+        }
+    }
+
+    #[test]
+    fn a_reload_applies_from_the_next_interval() {
+        let (g, b, nets) = setup("");
+        let mut o = Observer::new(&g, b, Arc::clone(&nets), CountMode::Ip, "br0");
+        let evil = udp(0x0200_0000_000b, [198, 51, 100, 10], 10, None);
+        feed(&mut o, T, &evil);
+        let (_, none, _) = setup("");
+        let unbound = Arc::new(Bound::new(&[]));
+        assert_eq!(none.customers(), 1);
+        assert_eq!(o.rotate(T + 60, Some(unbound)).spoofed.len(), 1);
+        feed(&mut o, T + 61, &evil);
+        assert!(o.rotate(T + 120, None).spoofed.is_empty());
     }
 }

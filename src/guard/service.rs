@@ -365,7 +365,7 @@ fn serve(mut w: Worker, rx: mpsc::Receiver<Msg>) -> usize {
         }
         let jobs = w.submitted.saturating_sub(w.finished) * h.argvs.len();
         one.saturating_mul(jobs as u32)
-            .min(Duration::from_secs(600))
+            .clamp(Duration::from_secs(1), Duration::from_secs(600))
     };
     let Worker {
         mut store,

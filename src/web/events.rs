@@ -40,9 +40,11 @@ async fn select(ctx: &Context, p: &Params) -> Result<Vec<Event>, WebError> {
         Some("quota") => Some("quota".to_owned()),
         Some(k) => match Kind::parse(k) {
             Some(k) => Some(k.name().to_owned()),
-            None => return Err(WebError::BadRequest(format!(
+            None => {
+                return Err(WebError::BadRequest(format!(
                 "kind {k:?} is not quota, mac_flood, arp_spoof, arp_reply_flood or spoofed_source"
-            ))),
+            )))
+            }
         },
     };
     if let Some(name) = &p.customer {

@@ -191,10 +191,15 @@ pub type Log = std::sync::Arc<std::sync::Mutex<Vec<String>>>;
 
 /// [`start_run`], keeping its log.
 pub fn start_run_logged(net: &Netns, ns: &str, cfg: &std::path::Path) -> (Child, Log) {
+    start_run_in(net.exec(ns), cfg)
+}
+
+/// Starts `bwacct run` through `exec` (an `ip netns exec NS` command of any topology), waits
+/// until its capture is open and keeps its log.
+pub fn start_run_in(mut exec: Command, cfg: &std::path::Path) -> (Child, Log) {
     let log = Log::default();
     let keep = log.clone();
-    let mut child = net
-        .exec(ns)
+    let mut child = exec
         .arg(env!("CARGO_BIN_EXE_bwacct"))
         .arg("-c")
         .arg(cfg)

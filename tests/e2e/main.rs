@@ -5,8 +5,10 @@
 mod browser;
 mod common;
 mod corpus;
+mod guard;
 mod live;
 mod live_web;
+mod pcapgen;
 mod quota;
 mod run_quota;
 mod shaping;

@@ -420,4 +420,102 @@ mod tests {
             assert!(v.parse::<f64>().is_ok(), "{line}");
         }
     }
+
+    #[test]
+    fn guard_series_count_events_arp_and_spoofed_traffic_per_bound_customer() {
+        use crate::guard::{GuardEvent, IntervalStats, Verdict};
+        use crate::parse::l2::Mac;
+        let status = Status::new(Source::Store, 0);
+        let customer = |name: &str, macs: Vec<Mac>| crate::config::Customer {
+            name: name.into(),
+            networks: vec![],
+            vif: None,
+            mark: None,
+            allotment: None,
+            shape: None,
+            billing_day: 1,
+            macs,
+        };
+        let customers = Customers::new(vec![
+            customer("goneril", vec![Mac(0xa)]),
+            customer("regan", vec![Mac(0xb)]),
+            customer("cordelia", vec![]),
+        ]);
+        let scrape = || {
+            let (hosts, other) = status.totals();
+            exposition(&status.snapshot(), &hosts, &other, &customers)
+        };
+        assert!(!scrape().contains("bwacct_guard"), "no guard, no series");
+        let event = |kind, customer: Option<&str>, packets, bytes| GuardEvent {
+            id: 0,
+            sensor: "t".into(),
+            ts: 0,
+            interval_start: 0,
+            kind,
+            customer: customer.map(str::to_owned),
+            ip: None,
+            old_macs: vec![],
+            new_mac: None,
+            packets,
+            bytes,
+            macs: vec![],
+            groups: vec![],
+            reason: String::new(),
+            hooks: crate::store::quota::HookStatus::None,
+        };
+        for start in [0, 60] {
+            status.observe_guard(&Verdict {
+                stats: IntervalStats {
+                    start,
+                    macs: 40 + start as u64,
+                    baseline: Some(35),
+                    active_bindings: 7,
+                    arp: crate::guard::observe::ArpCounts {
+                        requests: 5,
+                        replies: 4,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                events: vec![
+                    event(Kind::ArpSpoof, None, 3, 0),
+                    event(Kind::SpoofedSource, Some("goneril"), 10, 1500),
+                ],
+            });
+        }
+        let text = scrape();
+        assert_eq!(
+            value(&text, "bwacct_guard_events_total{kind=\"arp_spoof\"}"),
+            2
+        );
+        assert_eq!(
+            value(&text, "bwacct_guard_events_total{kind=\"mac_flood\"}"),
+            0
+        );
+        assert_eq!(
+            value(&text, "bwacct_guard_arp_packets_total{type=\"request\"}"),
+            10
+        );
+        assert_eq!(value(&text, "bwacct_guard_source_macs "), 100);
+        assert_eq!(value(&text, "bwacct_guard_source_macs_baseline "), 35);
+        assert_eq!(value(&text, "bwacct_guard_active_bindings "), 7);
+        assert_eq!(
+            value(
+                &text,
+                "bwacct_customer_spoofed_bytes_total{customer=\"goneril\"}"
+            ),
+            3000
+        );
+        assert_eq!(
+            value(
+                &text,
+                "bwacct_customer_spoofed_packets_total{customer=\"regan\"}"
+            ),
+            0
+        );
+        assert!(
+            !text.contains("customer=\"cordelia\"} "),
+            "cordelia is not bound"
+        );
+    }
 }

@@ -6,6 +6,7 @@
 use crate::common::*;
 use crate::corpus::{captures, check_stats, check_with, EVERYTHING, LOCAL};
 use crate::live::{sh, start_run_in, stop, Namespaces};
+use crate::live_web::{fetch_in, LISTEN};
 use crate::pcapgen::{arp, mac_text, udp, Pcap, Rng, BROADCAST};
 use crate::web::request;
 use serde_json::Value;
@@ -470,14 +471,16 @@ fn clean_captures_raise_no_layer2_event_and_count_the_same() {
 }
 
 /// Three hosts on a Linux bridge, each in its own namespace behind a veth port; `bwacct run`
-/// captures on the bridge. Host C sends gratuitous ARPs (arping) claiming host B's address
-/// after B was seen using it: one ARP-spoofing event per interval they fall in.
+/// captures on the bridge with the dashboard on. Host C sends gratuitous ARPs (arping) claiming
+/// host B's address after B was seen using it: one ARP-spoofing event per interval they fall
+/// in, shown by `/metrics`, `/now` and `/events` while running, and stored.
 #[test]
 fn live_gratuitous_arps_on_a_bridge_claiming_a_neighbours_address_are_arp_spoofing() {
     if !is_root() {
         eprintln!("SKIPPED: live capture on a bridge in network namespaces needs root (CI runs it as root)");
         return;
     }
+    const INTERVAL: u64 = 2;
     let ns = Namespaces::new("l2", &["sw", "a", "b", "c"]);
     ns.sh(0, &["ip", "link", "add", "br0", "type", "bridge"]);
     ns.sh(0, &["ip", "link", "set", "br0", "up"]);
@@ -500,10 +503,12 @@ fn live_gratuitous_arps_on_a_bridge_claiming_a_neighbours_address_are_arp_spoofi
     let cfg = guard_config(dir.path(), "", "");
     let text = std::fs::read_to_string(&cfg)
         .unwrap()
-        .replace("interval_s = 10", "interval_s = 60")
+        .replace("interval_s = 10", &format!("interval_s = {INTERVAL}"))
         .replace(
             "[accounting]",
-            "[capture]\ninterfaces = [\"br0\"]\n[accounting]",
+            &format!(
+                "[capture]\ninterfaces = [\"br0\"]\n[web]\nlisten = \"{LISTEN}\"\n[accounting]"
+            ),
         );
     std::fs::write(&cfg, text).unwrap();
     let (run, log) = start_run_in(ns.exec(0), &cfg);
@@ -520,10 +525,15 @@ fn live_gratuitous_arps_on_a_bridge_claiming_a_neighbours_address_are_arp_spoofi
         String::from_utf8_lossy(&ping.stdout)
     );
     std::thread::sleep(Duration::from_millis(300));
-    // C claims B's address (arping exits 1: nobody answers a gratuitous ARP).
-    let bucket =
-        |t: std::time::SystemTime| t.duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() / 60;
-    let before = bucket(std::time::SystemTime::now());
+    // C claims B's address three times in 0.2 s (arping exits 1: nobody answers).
+    let bucket = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            / INTERVAL
+    };
+    let before = bucket();
     let out = ns
         .exec(3)
         .args([
@@ -532,6 +542,10 @@ fn live_gratuitous_arps_on_a_bridge_claiming_a_neighbours_address_are_arp_spoofi
             "arping",
             "-c",
             "3",
+            "-W",
+            "0.1",
+            "-w",
+            "1",
             "-U",
             "-S",
             "198.51.100.20",
@@ -541,15 +555,44 @@ fn live_gratuitous_arps_on_a_bridge_claiming_a_neighbours_address_are_arp_spoofi
         ])
         .output()
         .unwrap();
-    let after = bucket(std::time::SystemTime::now());
+    let after = bucket();
     assert!(
-        String::from_utf8_lossy(&out.stdout).contains("transmitted"),
+        String::from_utf8_lossy(&out.stdout).contains("3 packets transmitted"),
         "arping: {}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    std::thread::sleep(Duration::from_millis(500));
-    stop(run);
+    // The interval ends, the capture thread hands it over, the guard decides.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let spoofs = |text: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix("bwacct_guard_events_total{kind=\"arp_spoof\"} "))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let metrics = loop {
+        let text = fetch_in(ns.exec(0), "/metrics");
+        if spoofs(&text) > 0 {
+            break text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no event in time:\n{text}"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let now = fetch_in(ns.exec(0), "/now");
+    assert!(
+        now.contains("Layer 2") && now.contains("arp_spoof events"),
+        "{now}"
+    );
+    let page = fetch_in(ns.exec(0), "/events");
+    assert!(
+        page.contains("198.51.100.20 02:00:00:00:0b:02 -&gt; 02:00:00:00:0c:03"),
+        "{page}"
+    );
+    let summary = stop(run);
+    assert!(summary.contains("dropped 0"), "{summary}");
     let log = log.lock().unwrap().join("\n");
     assert!(!log.contains("Kernel filter failed"), "{log}");
 
@@ -562,6 +605,10 @@ fn live_gratuitous_arps_on_a_bridge_claiming_a_neighbours_address_are_arp_spoofi
     assert_eq!(intervals.len(), ev.len(), "once per interval: {ev:#?}");
     if before == after {
         assert_eq!(ev.len(), 1, "{ev:#?}");
+        assert!(
+            metrics.contains("bwacct_guard_events_total{kind=\"arp_spoof\"} 1"),
+            "{metrics}"
+        );
     }
     for e in &ev {
         assert_eq!(e["kind"], "arp_spoof", "{ev:#?}");
@@ -570,7 +617,7 @@ fn live_gratuitous_arps_on_a_bridge_claiming_a_neighbours_address_are_arp_spoofi
         assert_eq!(e["new_mac"], "02:00:00:00:0c:03");
         assert_eq!(e["hooks"], "done");
     }
-    assert_eq!(hook_lines(dir.path()).len(), ev.len());
-    assert!(hook_lines(dir.path())[0]
-        .starts_with("arp_spoof|198.51.100.20|02:00:00:00:0b:02|02:00:00:00:0c:03|"));
+    let hooks = hook_lines(dir.path());
+    assert_eq!(hooks.len(), ev.len());
+    assert!(hooks[0].starts_with("arp_spoof|198.51.100.20|02:00:00:00:0b:02|02:00:00:00:0c:03|"));
 }

@@ -87,7 +87,7 @@ impl Validator<'_> {
                 )
             }
         };
-        let learn_sample = self.int(&raw.learn_sample, 64, 1, 65_536)? as u32;
+        let learn_sample = self.int(&raw.learn_sample, 1024, 1, 65_536)? as u32;
         if !learn_sample.is_power_of_two() {
             let span = raw
                 .learn_sample

@@ -90,7 +90,7 @@ fn the_guard_and_bound_macs_are_validated_with_file_line_and_key() {
     let g = c.guard.as_ref().unwrap();
     assert_eq!(
         (g.mac_flood_min, g.max_macs, g.learn_sample),
-        (1000, 65_536, 64)
+        (1000, 65_536, 1024)
     );
     assert_eq!((g.arp_reply_flood, g.binding_active_s), (100, 300));
     let d = c.describe();

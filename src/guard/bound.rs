@@ -21,7 +21,8 @@ const FILTER_WORDS: usize = 65_536 / 64;
 #[derive(Debug)]
 pub struct Bound {
     customers: Customers,
-    v4_filter: Box<[u64]>,
+    /// Inline, not boxed: one pointer from the observer to the bits.
+    v4_filter: [u64; FILTER_WORDS],
     any_v6: bool,
 }
 
@@ -33,7 +34,7 @@ impl Bound {
             .filter(|c| !c.macs.is_empty())
             .cloned()
             .collect();
-        let mut v4_filter = vec![0u64; FILTER_WORDS].into_boxed_slice();
+        let mut v4_filter = [0u64; FILTER_WORDS];
         let mut any_v6 = false;
         for c in &bound {
             for net in &c.networks {
@@ -61,6 +62,10 @@ impl Bound {
     /// How many customers are bound.
     pub fn customers(&self) -> usize {
         self.customers.iter().count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.customers.is_empty()
     }
 
     pub fn name(&self, i: usize) -> Option<&str> {

@@ -16,14 +16,14 @@ use crate::classify::LocalNets;
 use crate::config::Guard;
 use crate::parse::l2::{self, Arp, ArpOp, Mac};
 use crate::parse::{Decoded, IpFacts, LinkType};
-use std::collections::HashMap;
 use std::sync::Arc;
+
+/// Hash maps with a fast, randomly keyed hasher (ARP and learnt bindings).
+type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
 /// Slots probed for a MAC before it is counted as past the table (bounds the work per frame
 /// whatever the addresses an attacker picks).
 const MAX_PROBES: usize = 32;
-/// A MAC key's top bit: the slot is taken (the all-zero MAC is a valid key).
-const TAKEN: u64 = 1 << 63;
 /// ARP claims (address, MAC) kept per interval and thread.
 const MAX_CLAIMS: usize = 4096;
 /// IP → MAC pairs learnt from IP packets per interval and thread.
@@ -35,82 +35,159 @@ const ANSWER_S: i64 = 5;
 /// Example MACs kept per spoofed customer.
 pub const EXAMPLES: usize = 4;
 
-/// Distinct source MACs of one interval: where each was first seen.
+/// Slots the MAC table starts each interval with (4 KiB of fingerprints: a normal segment's
+/// MACs stay in the first-level cache); it doubles, within its preallocated room, as MACs
+/// arrive.
+const FIRST_SLOTS: usize = 1024;
+
+/// Distinct source MACs of one interval: where each was first seen. Open addressing over the
+/// first `slots` of preallocated arrays, kept at most half full by doubling (a rehash through a
+/// preallocated scratch list: no allocation after construction). A lookup reads one 32-bit
+/// fingerprint (never 0; two MACs of one probe sequence share one with odds of 2⁻³¹); the MACs
+/// themselves are read only when the interval is handed over.
 struct MacTable {
-    keys: Box<[u64]>,
+    prints: Box<[u32]>,
+    macs: Box<[Mac]>,
     /// `vlan | port << 16` of each taken slot.
     meta: Box<[u32]>,
     used: Vec<u32>,
+    scratch: Vec<(Mac, u32)>,
     max: usize,
-    mask: usize,
-    /// 64 − log2(slots): the hash's top bits pick the slot.
+    slots: usize,
+    /// 64 − log2(slots): the hash's top bits pick the slot, its low bits make the print.
     shift: u32,
     seed: u64,
-    /// The last MAC seen: runs of frames from one sender skip the table.
+    /// The last two MACs seen: runs of frames from one sender, and the two ends of a
+    /// conversation, skip the table.
     last: u64,
+    prev: u64,
     /// Sightings of MACs that found no room (the table is full or its probe too long).
     past_cap: u64,
 }
 
 impl MacTable {
     fn new(max: usize, seed: u64) -> Self {
-        let slots = (max * 2).next_power_of_two();
-        Self {
-            keys: vec![0; slots].into_boxed_slice(),
-            meta: vec![0; slots].into_boxed_slice(),
+        let room = (max * 2).next_power_of_two().max(FIRST_SLOTS);
+        let mut t = Self {
+            prints: vec![0; room].into_boxed_slice(),
+            macs: vec![Mac(0); room].into_boxed_slice(),
+            meta: vec![0; room].into_boxed_slice(),
             used: Vec::with_capacity(max),
+            scratch: Vec::with_capacity(max),
             max,
-            mask: slots - 1,
-            shift: 64 - slots.trailing_zeros(),
+            slots: FIRST_SLOTS,
+            shift: 0,
             seed,
             last: u64::MAX,
+            prev: u64::MAX,
             past_cap: 0,
+        };
+        t.resize(FIRST_SLOTS);
+        t
+    }
+
+    fn resize(&mut self, slots: usize) {
+        self.slots = slots;
+        self.shift = 64 - slots.trailing_zeros();
+    }
+
+    /// The slot holding `mac`, or the empty slot where it goes (with its print); None past the
+    /// probe limit.
+    #[inline]
+    fn find(&self, mac: Mac) -> Option<(usize, bool, u32)> {
+        let h = (mac.0 ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        let print = h as u32 | 1;
+        let mask = self.slots - 1;
+        let mut i = (h >> self.shift) as usize & mask;
+        for _ in 0..MAX_PROBES {
+            match self.prints.get(i).copied() {
+                Some(p) if p == print => return Some((i, true, print)),
+                Some(0) => return Some((i, false, print)),
+                Some(_) => i = (i + 1) & mask,
+                None => return None,
+            }
         }
+        None
     }
 
     #[inline]
     fn see(&mut self, mac: Mac, frame: &[u8], port: u16) {
-        if mac.0 == self.last {
+        if mac.0 == self.last || mac.0 == self.prev {
             return;
         }
+        self.prev = self.last;
         self.last = mac.0;
-        let key = mac.0 | TAKEN;
-        let mut i = ((mac.0 ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> self.shift)
-            as usize
-            & self.mask;
-        for _ in 0..MAX_PROBES {
-            match self.keys.get(i).copied() {
-                Some(k) if k == key => return,
-                Some(0) => {
-                    if self.used.len() < self.max {
-                        if let (Some(k), Some(m)) = (self.keys.get_mut(i), self.meta.get_mut(i)) {
-                            *k = key;
-                            *m = u32::from(l2::outer_vlan(frame)) | (u32::from(port) << 16);
-                            self.used.push(i as u32);
-                            return;
-                        }
-                    }
-                    break;
-                }
-                Some(_) => i = (i + 1) & self.mask,
-                None => break,
+        match self.find(mac) {
+            Some((_, true, _)) => {}
+            Some((i, false, print)) if self.used.len() < self.max => {
+                let meta = u32::from(l2::outer_vlan(frame)) | (u32::from(port) << 16);
+                self.insert(i, print, mac, meta);
             }
+            _ => self.past_cap += 1,
         }
-        self.past_cap += 1;
     }
 
-    /// The interval's MACs (mac, vlan, port), emptying the table.
+    #[cold]
+    fn insert(&mut self, i: usize, print: u32, mac: Mac, meta: u32) {
+        self.put(i, print, mac, meta);
+        if self.used.len() * 2 > self.slots && self.slots * 2 <= self.prints.len() {
+            self.grow();
+        }
+    }
+
+    fn put(&mut self, i: usize, print: u32, mac: Mac, meta: u32) {
+        if let (Some(p), Some(k), Some(m)) = (
+            self.prints.get_mut(i),
+            self.macs.get_mut(i),
+            self.meta.get_mut(i),
+        ) {
+            *p = print;
+            *k = mac;
+            *m = meta;
+            self.used.push(i as u32);
+        }
+    }
+
+    /// Doubles the slots in use and puts every MAC in its new place.
+    fn grow(&mut self) {
+        self.scratch.clear();
+        for &i in &self.used {
+            let i = i as usize;
+            if let (Some(p), Some(k), Some(m)) =
+                (self.prints.get_mut(i), self.macs.get(i), self.meta.get(i))
+            {
+                self.scratch.push((*k, *m));
+                *p = 0;
+            }
+        }
+        self.used.clear();
+        self.resize(self.slots * 2);
+        let moved = std::mem::take(&mut self.scratch);
+        for &(mac, meta) in &moved {
+            match self.find(mac) {
+                Some((i, false, print)) => self.put(i, print, mac, meta),
+                _ => self.past_cap += 1,
+            }
+        }
+        self.scratch = moved;
+    }
+
+    /// The interval's MACs (mac, vlan, port), emptying the table back to its first size.
     fn take(&mut self) -> (Vec<(Mac, u16, u16)>, u64) {
         let mut out = Vec::with_capacity(self.used.len());
         for &i in &self.used {
             let i = i as usize;
-            if let (Some(k), Some(m)) = (self.keys.get_mut(i), self.meta.get(i)) {
-                out.push((Mac(*k & !TAKEN), *m as u16, (*m >> 16) as u16));
-                *k = 0;
+            if let (Some(p), Some(k), Some(m)) =
+                (self.prints.get_mut(i), self.macs.get(i), self.meta.get(i))
+            {
+                out.push((*k, *m as u16, (*m >> 16) as u16));
+                *p = 0;
             }
         }
         self.used.clear();
+        self.resize(FIRST_SLOTS.min(self.prints.len()));
         self.last = u64::MAX;
+        self.prev = u64::MAX;
         (out, std::mem::take(&mut self.past_cap))
     }
 }
@@ -161,7 +238,7 @@ impl ArpLog {
     fn new() -> Self {
         Self {
             counts: ArpCounts::default(),
-            claims: HashMap::with_capacity(MAX_CLAIMS),
+            claims: HashMap::with_capacity_and_hasher(MAX_CLAIMS, ahash::RandomState::new()),
             dropped: 0,
             asked: vec![(0, 0, i64::MIN); ASKED_SLOTS].into_boxed_slice(),
         }
@@ -285,6 +362,8 @@ pub struct Part {
 /// One capture thread's layer-2 view of the current interval.
 pub struct Observer {
     bound: Arc<Bound>,
+    /// `bound` when a customer is bound: the packet path tests this field, nothing else.
+    sources: Option<Arc<Bound>>,
     nets: Arc<LocalNets>,
     mode: CountMode,
     learn_mask: u32,
@@ -312,6 +391,7 @@ impl Observer {
             std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), port);
         Self {
             tallies: vec![Tally::default(); bound.customers()],
+            sources: (!bound.is_empty()).then(|| Arc::clone(&bound)),
             bound,
             nets,
             mode,
@@ -320,7 +400,7 @@ impl Observer {
             macs: MacTable::new(cfg.max_macs as usize, seed),
             frames: 0,
             arp: ArpLog::new(),
-            learnt: HashMap::with_capacity(1024),
+            learnt: HashMap::with_capacity_and_hasher(1024, ahash::RandomState::new()),
             port: 0,
             ports: vec![port.to_owned()],
             start: 0,
@@ -374,14 +454,16 @@ impl Observer {
 
     #[inline]
     fn ip_packet(&mut self, ts: i64, mac: Mac, f: &IpFacts, wire_len: u32) {
-        if let Some(c) = self.bound.customer_of(f.v6, f.src) {
-            if !self.bound.allows(c, mac) {
-                let bytes = match self.mode {
-                    CountMode::Ip => f.bytes,
-                    CountMode::Frame => u64::from(wire_len),
-                };
-                self.spoofed(c, ts, mac, f, bytes);
-            }
+        let spoofed = match &self.sources {
+            Some(b) => b.customer_of(f.v6, f.src).filter(|&c| !b.allows(c, mac)),
+            None => None,
+        };
+        if let Some(c) = spoofed {
+            let bytes = match self.mode {
+                CountMode::Ip => f.bytes,
+                CountMode::Frame => u64::from(wire_len),
+            };
+            self.spoofed(c, ts, mac, f, bytes);
         }
         self.tick = self.tick.wrapping_add(1);
         if self.tick & self.learn_mask == 0 && !f.v6 {
@@ -459,6 +541,7 @@ impl Observer {
         }
         if let Some(b) = bound {
             self.tallies = vec![Tally::default(); b.customers()];
+            self.sources = (!b.is_empty()).then(|| Arc::clone(&b));
             self.bound = b;
         } else {
             self.tallies.iter_mut().for_each(|t| *t = Tally::default());
@@ -590,6 +673,27 @@ mod tests {
         );
         let r = o.rotate(T + 180, None);
         assert_eq!(r.macs, vec![(Mac(0x0200_0000_2000), 9, 1)]);
+    }
+
+    #[test]
+    fn the_table_grows_for_a_flood_without_losing_a_mac_and_starts_small_again() {
+        let mut t = MacTable::new(8192, 7);
+        let frame = udp(0, [203, 0, 113, 1], 10, Some(5));
+        for i in 0..5000u64 {
+            // every MAC twice, apart: the second sighting finds the first
+            t.see(Mac(0x0200_0000_0000 + i * 7919), &frame, 1);
+            t.see(Mac(0x0200_0000_0000 + (i / 2) * 7919), &frame, 1);
+        }
+        assert_eq!(t.slots, 16_384);
+        let (macs, past) = t.take();
+        assert_eq!(past, 0);
+        let distinct: std::collections::HashSet<Mac> = macs.iter().map(|m| m.0).collect();
+        assert_eq!(distinct.len(), 5000);
+        assert!(macs.iter().all(|&(_, vlan, port)| vlan == 5 && port == 1));
+        assert_eq!(t.slots, FIRST_SLOTS);
+        assert!(t.prints.iter().all(|&p| p == 0));
+        t.see(Mac(1), &frame, 0);
+        assert_eq!(t.take().0.len(), 1);
     }
 
     #[test]

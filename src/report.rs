@@ -1,13 +1,19 @@
 //! Usage reports over a period, per IP or per customer: built from the store, rendered as a
-//! table, CSV or the JSON shape of DESIGN.md (which other tools read: keep it exact).
+//! table, CSV, the JSON shape of DESIGN.md (which other tools read: keep it exact),
+//! BandwidthD's CDF lines, or a self-contained HTML page (`html`). Reads the store only through
+//! [`Store`].
 
 mod customer;
+mod html;
 
 pub use customer::{annotate_spoofed, annotate_states};
+pub use html::{AllotmentUse, CustomerTotals, Quantity};
 
 use crate::classify::Class;
 use crate::customer::Customers;
+use crate::names::NameMap;
 use crate::period::Period;
+use crate::rollup::{self, Level};
 use crate::store::guard::SpoofedTotal;
 use crate::store::{Query, Store, StoreError};
 use crate::units;
@@ -18,9 +24,16 @@ use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Format {
+    /// Aligned columns in human units (KiB, MiB, GiB).
     Table,
+    /// Exact integers, one row per address, every class.
     Csv,
+    /// DESIGN.md's JSON shape, exact integers.
     Json,
+    /// A self-contained page: graph of the period, top talkers, customers.
+    Html,
+    /// BandwidthD's CDF lines (`ip,time,sent x 8,received x 8`), time = the period's end.
+    Cdf,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -60,7 +73,40 @@ pub struct Report {
     pub period: Period,
     pub by: By,
     pub rows: Vec<Row>,
+    /// What the reader should know: parts of the period older than the retention of the level
+    /// that answers them (shown in tables and pages, logged by the command).
+    pub notes: Vec<String>,
+    /// Usage of all hosts over time, for the HTML graph: filled by [`Report::add_series`].
+    pub series: Vec<SeriesPoint>,
+    /// Per-customer totals with their allotment use, shown by the HTML page when not empty.
+    /// The customer module fills it; a report per IP without customers leaves it empty.
+    pub customers: Vec<CustomerTotals>,
+    /// Names of the rows' hosts, when asked for (`report --names`): per IP, the JSON rows then
+    /// carry `"name"` (null when unknown), CSV a last column `name`, the table a column.
+    pub names: Option<NameMap>,
 }
+
+impl Report {
+    /// The name of a row's host, when names were asked for and it has one.
+    pub fn name(&self, row: &Row) -> Option<&str> {
+        self.names.as_ref()?.get(&row.host).map(String::as_str)
+    }
+
+    fn named(&self) -> bool {
+        self.names.is_some() && self.by == By::Ip
+    }
+}
+
+/// Usage of every host together over `[from, to)` (Unix seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeriesPoint {
+    pub from: i64,
+    pub to: i64,
+    pub usage: Usage,
+}
+
+/// Periods up to this long are graphed per hour, longer ones per day.
+const HOURLY_GRAPH_MAX: i64 = 3 * rollup::DAY;
 
 /// Builds a report: rows sorted by total bytes (largest first, then by address or customer),
 /// at most `top`. Per IP, each row names its customer; per customer, every configured customer
@@ -107,7 +153,89 @@ pub fn build(
     if let Some(n) = top {
         rows.truncate(n);
     }
-    Ok(Report { period, by, rows })
+    let notes = pruned_notes(store, &period)?;
+    Ok(Report {
+        period,
+        by,
+        rows,
+        notes,
+        series: Vec::new(),
+        customers: Vec::new(),
+        names: None,
+    })
+}
+
+/// A note for every part of the period answered by a level that was pruned there.
+fn pruned_notes(store: &dyn Store, period: &Period) -> Result<Vec<String>, StoreError> {
+    let (from, to) = (period.from.timestamp(), period.to.timestamp());
+    let mut notes = Vec::new();
+    for p in rollup::plan(from, to, &store.watermarks()?) {
+        if let Some(kept) = store.kept_since(p.level)? {
+            if p.from < kept {
+                notes.push(format!(
+                    "{} to {} is answered from {} rows, which are only kept from {} on (storage.retention): that part is incomplete",
+                    show_time(period, p.from),
+                    show_time(period, p.to.min(kept)),
+                    p.level.name(),
+                    show_time(period, kept)
+                ));
+            }
+        }
+    }
+    Ok(notes)
+}
+
+/// A Unix time in the period's zone, e.g. `2026-11-24 00:00 CET`.
+fn show_time(period: &Period, ts: i64) -> String {
+    chrono::DateTime::from_timestamp(ts, 0)
+        .unwrap_or_default()
+        .with_timezone(&period.zone)
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
+}
+
+impl Report {
+    /// Reads the usage of all hosts over the period for the graph: per hour for periods up to
+    /// three days, per day beyond (shorter steps at the edges), from the same levels as the
+    /// totals. Empty steps are points too.
+    pub fn add_series(
+        &mut self,
+        store: &dyn Store,
+        sensor: Option<String>,
+    ) -> Result<(), StoreError> {
+        let (from, to) = (self.period.from.timestamp(), self.period.to.timestamp());
+        let step = if to - from <= HOURLY_GRAPH_MAX {
+            Level::Hourly
+        } else {
+            Level::Daily
+        };
+        let q = Query { from, to, sensor };
+        let mut points = Vec::new();
+        for p in rollup::plan_up_to(from, to, step, &store.watermarks()?) {
+            // a level's own buckets, or the graph's step over samples
+            let width = p.level.bucket().or(step.bucket()).unwrap_or(rollup::HOUR);
+            let mut rows = store
+                .series_at(p.level, &q.piece(&p), None)?
+                .into_iter()
+                .peekable();
+            let mut t = p.from;
+            while t < p.to {
+                let end = (t - t.rem_euclid(width) + width).min(p.to);
+                let mut usage = Usage::default();
+                while let Some((_, u)) = rows.next_if(|(ts, _)| *ts < end) {
+                    usage.merge(&u);
+                }
+                points.push(SeriesPoint {
+                    from: t,
+                    to: end,
+                    usage,
+                });
+                t = end;
+            }
+        }
+        self.series = points;
+        Ok(())
+    }
 }
 
 /// Writes the report in a format.
@@ -119,6 +247,8 @@ pub fn render(report: &Report, format: Format, out: &mut dyn Write) -> std::io::
         }
         Format::Csv => csv(report, out),
         Format::Table => table(report, out),
+        Format::Html => html::render(report, out),
+        Format::Cdf => cdf(report, out),
     }
 }
 
@@ -150,18 +280,22 @@ impl Serialize for ClassesJson<'_> {
     }
 }
 
-/// A row as JSON: `ip` and `customer` per IP; `customer`, `ips` and `state` per customer.
-struct RowJson<'a>(&'a Row, By);
+/// A row as JSON: `ip` and `customer` per IP (and `name` when names were asked for);
+/// `customer`, `ips` and `state` per customer.
+struct RowJson<'a>(&'a Row, &'a Report);
 
 impl Serialize for RowJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let RowJson(row, by) = self;
+        let RowJson(row, report) = self;
         let u = &row.usage;
         let mut m = s.serialize_struct("Row", 10)?;
-        match by {
+        match report.by {
             By::Ip => {
                 m.serialize_field("ip", &row.host)?;
                 m.serialize_field("customer", &row.customer)?;
+                if report.named() {
+                    m.serialize_field("name", &report.name(row))?;
+                }
             }
             By::Customer => {
                 m.serialize_field("customer", &row.customer)?;
@@ -185,20 +319,26 @@ impl Serialize for RowJson<'_> {
 impl Serialize for Report {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let mut m = s.serialize_struct("Report", 4)?;
-        let time =
-            |t: chrono::DateTime<chrono::Utc>| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        let zone = self.period.zone;
+        let time = |t: chrono::DateTime<chrono::Utc>| {
+            t.with_timezone(&zone)
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+        };
         m.serialize_field("from", &time(self.period.from))?;
         m.serialize_field("to", &time(self.period.to))?;
         m.serialize_field("by", self.by.name())?;
-        let rows: Vec<RowJson<'_>> = self.rows.iter().map(|r| RowJson(r, self.by)).collect();
+        let rows: Vec<RowJson<'_>> = self.rows.iter().map(|r| RowJson(r, self)).collect();
         m.serialize_field("rows", &rows)?;
         m.end()
     }
 }
 
-/// Neutralises spreadsheet formulas in untrusted text (`=`, `+`, `-`, `@` at the start).
+/// Neutralises spreadsheet formulas in untrusted text (`=`, `+`, `-`, `@`, tab or CR at the
+/// start, also after leading spaces, which spreadsheets skip).
 fn csv_text(s: &str) -> String {
-    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+    if s.trim_start_matches(' ')
+        .starts_with(['=', '+', '-', '@', '\t', '\r'])
+    {
         format!("'{s}")
     } else {
         s.to_owned()
@@ -227,6 +367,9 @@ fn csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     let spoofed = report.rows.iter().any(|r| r.spoofed.is_some());
     if spoofed {
         header.extend(["spoofed_bytes".to_owned(), "spoofed_packets".to_owned()]);
+    }
+    if report.named() {
+        header.push("name".to_owned());
     }
     w.write_record(&header)?;
     for row in &report.rows {
@@ -258,31 +401,51 @@ fn csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             let t = row.spoofed.unwrap_or_default();
             rec.extend([t.bytes.to_string(), t.packets.to_string()]);
         }
+        if report.named() {
+            rec.push(csv_text(report.name(row).unwrap_or("")));
+        }
         w.write_record(&rec)?;
     }
     w.flush()
 }
 
+/// BandwidthD's CDF: per row `ip,time,` then total, icmp, udp, tcp, ftp, http, mail, p2p sent,
+/// then the same received (bytes), time being the end of the period as BandwidthD stamps the
+/// end of its intervals.
+fn cdf(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
+    let end = report.period.to.timestamp();
+    for row in &report.rows {
+        writeln!(
+            out,
+            "{}",
+            crate::cdf::Record::from_usage(row.host, end, &row.usage)
+        )?;
+    }
+    Ok(())
+}
+
 fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
-    let time = |t: chrono::DateTime<chrono::Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let p = &report.period;
+    let seconds = ((p.to - p.from).num_seconds().max(1)) as f64;
     writeln!(
         out,
         "Usage by {} from {} to {}: {} rows",
         report.by.name(),
-        time(report.period.from),
-        time(report.period.to),
+        show_time(p, p.from.timestamp()),
+        show_time(p, p.to.timestamp()),
         report.rows.len()
     )?;
     let first = match report.by {
         By::Ip => ["address", "customer"],
         By::Customer => ["customer", "addresses"],
     };
-    let header = [
+    let mut header = vec![
         first[0],
         first[1],
         "total",
         "sent",
         "received",
+        "average",
         "pkts sent",
         "pkts recv",
         "tcp",
@@ -294,6 +457,13 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         "mail",
         "p2p",
     ];
+    // Names (untrusted, though checked) go in a column of their own, after the address.
+    let left = if report.named() {
+        header.insert(1, "name");
+        3
+    } else {
+        2
+    };
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
     for row in &report.rows {
         let u = &row.usage;
@@ -320,6 +490,7 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             units::bytes(u.total()),
             units::bytes(u.total_bytes(Dir::Tx)),
             units::bytes(u.total_bytes(Dir::Rx)),
+            units::bits_per_second(u.total() as f64 * 8.0 / seconds),
             u.total_packets(Dir::Tx).to_string(),
             u.total_packets(Dir::Rx).to_string(),
         ];
@@ -327,6 +498,9 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             line.push(units::bytes(
                 u.get(Dir::Tx, class, false) + u.get(Dir::Rx, class, false),
             ));
+        }
+        if report.named() {
+            line.insert(1, report.name(row).unwrap_or("-").to_owned());
         }
         cells.push(line);
     }
@@ -342,7 +516,7 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     for line in &cells {
         let mut text = String::new();
         for (i, (cell, w)) in line.iter().zip(&widths).enumerate() {
-            if i < 2 {
+            if i < left {
                 text.push_str(&format!("{cell:<w$}  "));
             } else {
                 text.push_str(&format!("{cell:>w$}  "));
@@ -350,5 +524,31 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         }
         writeln!(out, "{}", text.trim_end())?;
     }
+    for note in &report.notes {
+        writeln!(out, "note: {note}")?;
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::csv_text;
+
+    #[test]
+    fn spreadsheet_formulas_are_neutralised() {
+        for bad in [
+            "=1+1",
+            "+1",
+            "-1",
+            "@SUM(A1)",
+            "\tx",
+            "\rx",
+            "  =HYPERLINK(\"x\")",
+        ] {
+            assert!(csv_text(bad).starts_with('\''), "{bad:?}");
+        }
+        for fine in ["goneril", "198.51.100.7", "a=b", ""] {
+            assert_eq!(csv_text(fine), fine);
+        }
+    }
 }

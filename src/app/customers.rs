@@ -3,9 +3,10 @@
 //! `run`, and print for people or programs. `events` lists layer-2 events too.
 
 use crate::cli::{EventsArgs, QuotaArgs, ShapeAction, ShapeTarget};
-use crate::config::{Config, Customer, Method};
+use crate::config::{Allotment, Config, Customer, Method};
 use crate::period::{parse_time, PeriodError};
 use crate::quota::{render, Checker, Policy, QuotaError, State, Status};
+use crate::report::{AllotmentUse, By, CustomerTotals, Quantity};
 use crate::shape::{self, ShapeError, System};
 use crate::store::guard::{GuardStore, SpoofedTotal};
 use crate::store::quota::EventFilter;
@@ -177,4 +178,59 @@ pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<
         }
     }
     Ok(())
+}
+
+/// The customers section of the HTML report: each customer's traffic over the report's period
+/// and, where it has an allotment, its use of it at the end of that period (measured over its
+/// billing period, as `quota` does).
+pub fn report_customers(
+    cfg: &Config,
+    store: &SqliteStore,
+    period: crate::period::Period,
+    now: i64,
+) -> Result<Vec<CustomerTotals>, CommandError> {
+    if cfg.customers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let customers = crate::customer::Customers::new(cfg.customers.clone());
+    let rows = crate::report::build(store, period, By::Customer, None, None, &customers)?.rows;
+    let at = period.to.timestamp().min(now);
+    let status = statuses(cfg, store, at)?;
+    Ok(cfg
+        .customers
+        .iter()
+        .map(|c| {
+            let usage = rows
+                .iter()
+                .find(|r| r.customer.as_deref() == Some(c.name.as_str()))
+                .map(|r| r.usage)
+                .unwrap_or_default();
+            let allotment = status.iter().find(|s| s.customer == c.name).map(|s| {
+                let (measure, used, allowed) = match s.allotment {
+                    Allotment::Volume { measure, .. } => (
+                        measure.name().to_owned(),
+                        Quantity::Bytes(s.measured.used),
+                        Quantity::Bytes(s.amount),
+                    ),
+                    Allotment::P95 { .. } => (
+                        "95th percentile".to_owned(),
+                        Quantity::BitsPerSecond(s.measured.used as f64),
+                        Quantity::BitsPerSecond(s.amount as f64),
+                    ),
+                };
+                AllotmentUse {
+                    measure,
+                    used,
+                    allowed,
+                    state: s.state.name().to_owned(),
+                }
+            });
+            CustomerTotals {
+                name: c.name.clone(),
+                addresses: c.networks.len(),
+                usage,
+                allotment,
+            }
+        })
+        .collect())
 }

@@ -1,15 +1,21 @@
 //! Wiring: builds the pipeline (counters, local networks, port table) from the configuration and
-//! runs the commands: `run` (live), `replay` (files), `serve` (the dashboard alone) and `graph`
-//! (one picture or the static site).
+//! runs the commands: `run` (live), `replay` (files), `serve` (the dashboard alone), `graph`
+//! (one picture or the static site) and `passwd` (a dashboard user's hash).
 
 pub mod customers;
 mod graph;
+mod import_cdf;
+mod passwd;
+mod prune;
 mod reload;
 mod replay;
 mod run;
 mod serve;
 
 pub use graph::{graph, GraphOutput};
+pub use import_cdf::{import_cdf, ImportError, ImportOptions, ImportSummary};
+pub use passwd::passwd;
+pub use prune::{prune, PruneSummary};
 pub use replay::{replay, ReplaySummary};
 pub use run::{run, RunSummary};
 pub use serve::serve;
@@ -34,8 +40,6 @@ pub enum AppError {
     Capture(#[from] CaptureError),
     #[error("{0}")]
     Io(#[from] std::io::Error),
-    #[error("{count} interval(s) could not be written to the store and are lost: {store}")]
-    Unflushed { count: usize, store: String },
     #[error("the counts are stored, but the quota check failed: {0}")]
     Quota(#[from] QuotaError),
     #[error("cannot listen on {address}: {source}")]
@@ -53,6 +57,50 @@ pub enum AppError {
     Guard(#[from] guard::service::GuardError),
     #[error("{0}")]
     Usage(String),
+    #[error("{count} interval(s) could not be written to the store {store} nor to its journal ({reason}): their counts are in the log above")]
+    Unflushed {
+        count: usize,
+        store: String,
+        reason: String,
+    },
+    #[error("the store {store} kept failing: {count} interval(s) are saved in {journal} and merged into the store at the next start")]
+    Journaled {
+        count: usize,
+        store: String,
+        journal: String,
+    },
+    #[error(transparent)]
+    Privilege(#[from] crate::privilege::PrivilegeError),
+    #[error(transparent)]
+    Preflight(#[from] crate::preflight::PreflightError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
+    #[error(transparent)]
+    Auth(#[from] crate::web::auth::AuthError),
+    #[error(transparent)]
+    Tls(#[from] crate::web::tls::TlsError),
+    #[error(transparent)]
+    Names(#[from] crate::names::NamesError),
+}
+
+impl AppError {
+    /// The error for what the flusher left behind, if anything.
+    pub fn leftover(left: crate::flush::Leftover, store: &std::path::Path) -> Option<Self> {
+        let store = store.display().to_string();
+        match left {
+            crate::flush::Leftover::Nothing => None,
+            crate::flush::Leftover::Journaled { intervals, journal } => Some(Self::Journaled {
+                count: intervals,
+                store,
+                journal: journal.display().to_string(),
+            }),
+            crate::flush::Leftover::Unwritten { intervals, reason } => Some(Self::Unflushed {
+                count: intervals,
+                store,
+                reason,
+            }),
+        }
+    }
 }
 
 /// The parts of the packet path that every source shares.

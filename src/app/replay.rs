@@ -14,7 +14,7 @@ use crate::store::{sqlite::SqliteStore, Sample};
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// What a replay did.
 #[derive(Debug, Clone, Default)]
@@ -179,15 +179,21 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
     let interval = cfg.accounting.interval_s;
 
     let (tx, rx) = mpsc::sync_channel::<Sample>(8);
-    let store_name = cfg.storage.sqlite.display().to_string();
+    let max_pending = cfg.storage.max_pending_bytes;
+    let retry_on_stop = cfg.storage.retry_on_stop;
+    let journal = crate::journal::path_for(&cfg.storage.sqlite);
     let flusher = std::thread::Builder::new()
         .name("flush".into())
         .spawn(move || {
-            let mut flusher = Flusher::new(Box::new(store));
+            let mut flusher = Flusher::new(Box::new(store))
+                .with_memory_bound(max_pending)
+                .with_journal(journal);
             for sample in rx {
                 flusher.submit(sample);
             }
-            flusher.finish(Duration::from_secs(30))
+            let left = flusher.finish(retry_on_stop);
+            flusher.roll_up_before(chrono::Utc::now().timestamp());
+            left
         })?;
 
     let (full_tx, full_rx) = mpsc::sync_channel::<Chunk>(CHUNKS);
@@ -268,15 +274,12 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
         .map_err(|_| std::io::Error::other("the reader thread panicked"))?;
     summary.guard_events = guard.map(GuardService::stop);
     summary.stats = writer.counters().stats();
-    let unflushed = flusher
+    let left = flusher
         .join()
         .map_err(|_| std::io::Error::other("the flush thread panicked"))?;
     summary.seconds = started.elapsed().as_secs_f64();
-    if unflushed > 0 {
-        return Err(AppError::Unflushed {
-            count: unflushed,
-            store: store_name,
-        });
+    if let Some(e) = AppError::leftover(left, &cfg.storage.sqlite) {
+        return Err(e);
     }
     if let Some(last) = current {
         let end = last + i64::from(interval);

@@ -9,6 +9,19 @@ pub struct FileSource {
     path: String,
     cap: Capture<Offline>,
     link: LinkType,
+    /// Classic pcap: record seconds are an unsigned 32-bit field (up to 2106-02-07).
+    seconds_u32: bool,
+}
+
+/// The first four bytes of a pcapng file (its Section Header Block type).
+const PCAPNG_MAGIC: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
+
+/// Whether `path` is a classic pcap file (not pcapng), read from its first four bytes.
+fn is_classic_pcap(path: &str) -> bool {
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .is_ok_and(|()| magic != PCAPNG_MAGIC)
 }
 
 /// One packet of a file: its timestamp (whole seconds, UTC), bytes and original length.
@@ -34,6 +47,7 @@ impl FileSource {
             path: path.to_owned(),
             cap,
             link,
+            seconds_u32: is_classic_pcap(path),
         })
     }
 
@@ -47,7 +61,13 @@ impl FileSource {
     pub fn next_packet(&mut self) -> Result<Option<FilePacket<'_>>, CaptureError> {
         match self.cap.next_packet() {
             Ok(p) => Ok(Some(FilePacket {
-                ts_sec: p.header.ts.tv_sec,
+                ts_sec: if self.seconds_u32 {
+                    // libpcap reads the field as signed: times past 2038-01-19 come out
+                    // negative. The format says unsigned; take the low 32 bits as such.
+                    i64::from(p.header.ts.tv_sec as u32)
+                } else {
+                    p.header.ts.tv_sec
+                },
                 data: p.data,
                 wire_len: p.header.len,
             })),

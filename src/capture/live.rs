@@ -1,26 +1,40 @@
-//! Live capture on network interfaces: one pcap handle per interface on its own thread, batch
-//! reads (`pcap_dispatch`, TPACKET_V3 ring, immediate mode off), kernel drop counters published
-//! for the flusher and logged. With the layer-2 guard, ARP passes the kernel filter and each
-//! frame is also shown to the thread's guard tap.
+//! Live capture on network interfaces: per interface, one or more pcap handles joined in a
+//! `PACKET_FANOUT` group (hash by flow), each read by its own thread a ring block at a time
+//! (`pcap_dispatch`, TPACKET_V3, immediate mode off); kernel counters published per interface and
+//! per thread for the flusher, the logs and the status pages. With the layer-2 guard, ARP passes
+//! the kernel filter and each frame is also shown to the thread's guard tap.
 
-use super::{bpf_filters, CaptureError};
+use super::{bpf_filters, fanout, CaptureError};
 use crate::account::Accountant;
 use crate::config;
 use crate::counters::Writer;
 use crate::guard::service::Tap;
 use crate::parse::{self, LinkType};
 use pcap::{Active, Capture, Device};
+use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// Kernel statistics of one interface (64-bit, extended from libpcap's wrapping 32-bit values).
+/// `received` and `dropped` are the sums over the interface's capture threads (each fanout
+/// member has its own ring and counters); `if_dropped` is the interface's own drop counter.
 #[derive(Debug, Default)]
 pub struct InterfaceStats {
     pub interface: String,
     pub received: AtomicU64,
     pub dropped: AtomicU64,
     pub if_dropped: AtomicU64,
+    /// One entry per capture thread of this interface, in thread order.
+    pub threads: Vec<ThreadStats>,
+}
+
+/// Kernel statistics of one capture thread's socket: what the fanout gave it and what its ring
+/// had no room for.
+#[derive(Debug, Default)]
+pub struct ThreadStats {
+    pub received: AtomicU64,
+    pub dropped: AtomicU64,
 }
 
 /// A snapshot of [`InterfaceStats`].
@@ -29,6 +43,22 @@ pub struct KernelStats {
     pub received: u64,
     pub dropped: u64,
     pub if_dropped: u64,
+}
+
+/// A snapshot of one capture thread's [`ThreadStats`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct ThreadKernelStats {
+    pub received: u64,
+    pub dropped: u64,
+}
+
+/// A snapshot of one interface with its threads, for status pages and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct InterfaceSnapshot {
+    pub interface: String,
+    #[serde(flatten)]
+    pub total: KernelStats,
+    pub threads: Vec<ThreadKernelStats>,
 }
 
 impl KernelStats {
@@ -47,12 +77,44 @@ impl KernelStats {
     }
 }
 
+impl ThreadKernelStats {
+    pub fn since(&self, earlier: &ThreadKernelStats) -> ThreadKernelStats {
+        ThreadKernelStats {
+            received: self.received.saturating_sub(earlier.received),
+            dropped: self.dropped.saturating_sub(earlier.dropped),
+        }
+    }
+}
+
 impl InterfaceStats {
+    fn new(interface: &str, threads: usize) -> Self {
+        Self {
+            interface: interface.to_owned(),
+            threads: (0..threads).map(|_| ThreadStats::default()).collect(),
+            ..Default::default()
+        }
+    }
+
     pub fn read(&self) -> KernelStats {
         KernelStats {
             received: self.received.load(Relaxed),
             dropped: self.dropped.load(Relaxed),
             if_dropped: self.if_dropped.load(Relaxed),
+        }
+    }
+
+    pub fn snapshot(&self) -> InterfaceSnapshot {
+        InterfaceSnapshot {
+            interface: self.interface.clone(),
+            total: self.read(),
+            threads: self
+                .threads
+                .iter()
+                .map(|t| ThreadKernelStats {
+                    received: t.received.load(Relaxed),
+                    dropped: t.dropped.load(Relaxed),
+                })
+                .collect(),
         }
     }
 }
@@ -64,18 +126,36 @@ fn wall_clock() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// Extends a wrapping 32-bit counter to 64 bits.
-fn extend(cell: &AtomicU64, now32: u32) {
+/// Extends a wrapping 32-bit counter to 64 bits; returns the increase.
+fn extend(cell: &AtomicU64, now32: u32) -> u64 {
     let old = cell.load(Relaxed);
-    let delta = now32.wrapping_sub(old as u32);
-    cell.store(old + u64::from(delta), Relaxed);
+    let delta = u64::from(now32.wrapping_sub(old as u32));
+    cell.store(old + delta, Relaxed);
+    delta
 }
 
+/// Microseconds since the Unix epoch, as pcap timestamps count.
+fn now_us() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as i64)
+}
+
+/// One capture thread's pcap handle on an interface.
 pub struct LiveSource {
     interface: String,
     cap: Capture<Active>,
     link: LinkType,
     stats: Arc<InterfaceStats>,
+    /// This handle's place among the interface's capture threads.
+    thread: usize,
+    /// Frames stamped before this instant (µs) were queued before the handle joined the fanout
+    /// group: another member counted them too, so they are skipped (0: nothing to skip).
+    joined_us: i64,
+    /// The kernel filter installed (every member of a fanout group needs the same one).
+    filter: String,
+    /// How long the kernel holds a partly filled ring block.
+    timeout: Duration,
 }
 
 /// Stops every capture loop: sets the flag and breaks libpcap out of a blocking read.
@@ -104,28 +184,87 @@ impl StopHandle {
 }
 
 impl LiveSource {
-    /// Opens `interface` (or libpcap's default device) with the capture settings, and installs
-    /// the IP filter (with `arp`, IP or ARP) in the kernel.
+    /// Opens `interface` (or libpcap's default device) with `cfg.threads` handles joined in one
+    /// fanout group, each with the same kernel IP filter and its share of the ring buffer. The
+    /// first handle counts from the moment it is open; each later one skips what it queued
+    /// before it joined the group. With `arp`, the filter lets ARP in too (the guard).
+    pub fn open_threads(
+        cfg: &config::Capture,
+        interface: Option<&str>,
+        arp: bool,
+    ) -> Result<Vec<Self>, CaptureError> {
+        let threads = cfg.threads.max(1) as usize;
+        // capture.buffer_mib is the interface's: its threads share it (the fanout gives each a
+        // share of the packets), each ring at least 2 MiB
+        let cfg = &config::Capture {
+            buffer_bytes: (cfg.buffer_bytes / threads as u32).max(2 << 20),
+            ..cfg.clone()
+        };
+        let first = Self::open(cfg, interface, arp)?;
+        let name = first.interface.clone();
+        let stats = Arc::new(InterfaceStats::new(&name, threads));
+        let fanout_err = |source: std::io::Error| CaptureError::Fanout {
+            interface: name.clone(),
+            source,
+        };
+        let group = if threads > 1 {
+            Some(fanout::create(first.cap.as_raw_fd()).map_err(fanout_err)?)
+        } else {
+            None
+        };
+        let filter = first.filter.clone();
+        let mut sources = vec![first];
+        for thread in 1..threads {
+            let mut src = Self::open_filtered(cfg, &name, std::slice::from_ref(&filter))?;
+            if let Some(id) = group {
+                src.joined_us = now_us();
+                fanout::join(src.cap.as_raw_fd(), id).map_err(fanout_err)?;
+            }
+            src.thread = thread;
+            sources.push(src);
+        }
+        for s in &mut sources {
+            s.stats = Arc::clone(&stats);
+        }
+        if let Some(id) = group {
+            tracing::debug!(interface = %name, threads, group = id, "fanout group joined");
+        }
+        Ok(sources)
+    }
+
+    /// Opens one handle on `interface` (or libpcap's default device) with the capture settings,
+    /// and installs the IP filter (with `arp`, IP or ARP) in the kernel.
     pub fn open(
         cfg: &config::Capture,
         interface: Option<&str>,
         arp: bool,
     ) -> Result<Self, CaptureError> {
-        let device: Device = match interface {
-            Some(name) => Device::from(name),
-            None => Device::lookup()
-                .map_err(|source| CaptureError::OpenInterface {
-                    interface: "(default)".into(),
-                    source,
-                })?
-                .ok_or(CaptureError::NoDevice)?,
+        let name = match interface {
+            Some(name) => name.to_owned(),
+            None => {
+                Device::lookup()
+                    .map_err(|source| CaptureError::OpenInterface {
+                        interface: "(default)".into(),
+                        source,
+                    })?
+                    .ok_or(CaptureError::NoDevice)?
+                    .name
+            }
         };
-        let name = device.name.clone();
+        Self::open_filtered(cfg, &name, &bpf_filters(&cfg.filter, arp))
+    }
+
+    /// Opens one handle and installs the first of `filters` that the kernel takes.
+    fn open_filtered(
+        cfg: &config::Capture,
+        name: &str,
+        filters: &[String],
+    ) -> Result<Self, CaptureError> {
         let open_err = |source| CaptureError::OpenInterface {
-            interface: name.clone(),
+            interface: name.to_owned(),
             source,
         };
-        let mut cap = Capture::from_device(device)
+        let mut cap = Capture::from_device(Device::from(name))
             .map_err(open_err)?
             .promisc(cfg.promiscuous)
             .snaplen(cfg.snaplen as i32)
@@ -136,39 +275,38 @@ impl LiveSource {
             .map_err(open_err)?;
         let link = LinkType::from_dlt(cap.get_datalink().0).map_err(|source| {
             CaptureError::InterfaceLinkType {
-                interface: name.clone(),
+                interface: name.to_owned(),
                 source,
             }
         })?;
         let mut last_error = None;
-        for filter in bpf_filters(&cfg.filter, arp) {
-            match cap.filter(&filter, true) {
+        for filter in filters {
+            match cap.filter(filter, true) {
                 Ok(()) => {
                     tracing::debug!(interface = %name, %filter, "kernel filter installed");
-                    last_error = None;
-                    break;
+                    return Ok(Self {
+                        stats: Arc::new(InterfaceStats::new(name, 1)),
+                        interface: name.to_owned(),
+                        cap,
+                        link,
+                        thread: 0,
+                        joined_us: 0,
+                        filter: filter.clone(),
+                        timeout: Duration::from_millis(u64::from(cfg.timeout_ms)),
+                    });
                 }
                 Err(source) => {
                     last_error = Some(CaptureError::Filter {
-                        interface: name.clone(),
-                        filter,
+                        interface: name.to_owned(),
+                        filter: filter.clone(),
                         source,
                     })
                 }
             }
         }
-        if let Some(e) = last_error {
-            return Err(e);
-        }
-        Ok(Self {
-            stats: Arc::new(InterfaceStats {
-                interface: name.clone(),
-                ..Default::default()
-            }),
-            interface: name,
-            cap,
-            link,
-        })
+        Err(last_error.unwrap_or(CaptureError::NoFilter {
+            interface: name.to_owned(),
+        }))
     }
 
     pub fn interface(&self) -> &str {
@@ -179,6 +317,12 @@ impl LiveSource {
         self.link
     }
 
+    /// This handle's index among its interface's capture threads.
+    pub fn thread(&self) -> usize {
+        self.thread
+    }
+
+    /// The statistics of the whole interface (shared by its threads).
     pub fn stats(&self) -> Arc<InterfaceStats> {
         Arc::clone(&self.stats)
     }
@@ -191,9 +335,10 @@ impl LiveSource {
             .push(self.cap.breakloop_handle());
     }
 
-    /// The capture loop: reads a ring block at a time until `stop`. A batch is opened only once
-    /// packets are there, so a quiet interface never holds up a drain. `tap` (the guard) sees
-    /// every frame and hands its interval over at each boundary of the wall clock.
+    /// The capture loop: reads a ring block at a time until `stop`, then what the kernel had
+    /// queued by then. A batch is opened only once packets are there, so a quiet interface never
+    /// holds up a drain. `tap` (the guard) sees every frame and hands its interval over at each
+    /// boundary of the wall clock.
     pub fn run(
         mut self,
         acct: &Accountant,
@@ -202,36 +347,34 @@ impl LiveSource {
         mut tap: Option<Tap>,
     ) {
         let mut last_stats = Instant::now();
+        let started = Instant::now();
+        let mut skipped = 0u64;
         if let Some(tap) = tap.as_mut() {
             tap.clock(wall_clock());
         }
         while !stop.is_stopped() {
-            let mut batch = None;
-            let link = self.link;
-            let result = match tap.as_mut() {
-                None => self.cap.dispatch(None, |p| {
-                    let b = batch.get_or_insert_with(|| writer.batch());
-                    acct.process(b, link, p.data, p.header.len);
-                }),
-                Some(tap) => {
-                    let r = self.cap.dispatch(None, |p| {
-                        let b = batch.get_or_insert_with(|| writer.batch());
-                        let decoded = parse::decode(link, p.data, p.header.len);
-                        tap.frame(p.header.ts.tv_sec, link, p.data, p.header.len, &decoded);
-                        acct.count(b, decoded, p.header.len);
-                    });
-                    tap.clock(wall_clock());
-                    r
-                }
-            };
-            drop(batch);
-            match result {
+            let joined_us = self.joined_us;
+            match read(
+                &mut self.cap,
+                (self.link, joined_us),
+                &mut skipped,
+                acct,
+                writer,
+                tap.as_mut(),
+            ) {
                 Ok(_) | Err(pcap::Error::TimeoutExpired) => {}
                 // pcap_breakloop makes pcap_dispatch fail: that is the stop request
                 Err(_) if stop.is_stopped() => break,
                 Err(e) => {
-                    tracing::error!(interface = %self.interface, "capture error: {e}; retrying in 1 s");
+                    tracing::error!(interface = %self.interface, thread = self.thread, "capture error: {e}; retrying in 1 s");
                     std::thread::sleep(Duration::from_secs(1));
+                }
+            }
+            if self.joined_us != 0 && started.elapsed() >= Duration::from_secs(1) {
+                // what was queued before the join has been read by now
+                self.joined_us = 0;
+                if skipped > 0 {
+                    tracing::debug!(interface = %self.interface, thread = self.thread, skipped, "frames queued before joining the fanout group skipped");
                 }
             }
             if last_stats.elapsed() >= Duration::from_secs(1) {
@@ -239,20 +382,126 @@ impl LiveSource {
                 last_stats = Instant::now();
             }
         }
-        self.publish_stats();
+        self.finish(acct, writer, skipped, tap);
+    }
+
+    /// After the stop request: reads, without blocking, what the kernel queued before it. The
+    /// ring's last, partly filled block is handed over only when the block timeout expires, so
+    /// this reads until the ring is empty after that timeout (a continuous stream is cut one
+    /// more timeout later).
+    fn finish(self, acct: &Accountant, writer: &Writer, mut skipped: u64, mut tap: Option<Tap>) {
+        let Self {
+            interface,
+            cap,
+            link,
+            stats,
+            thread,
+            joined_us,
+            timeout,
+            ..
+        } = self;
+        let mut cap = match cap.setnonblock() {
+            Ok(cap) => cap,
+            Err(e) => {
+                tracing::warn!(%interface, thread, "the packets still in the kernel ring are not counted: {e}");
+                return;
+            }
+        };
+        let deadline = Instant::now() + timeout + Duration::from_millis(20);
+        loop {
+            let n = read(
+                &mut cap,
+                (link, joined_us),
+                &mut skipped,
+                acct,
+                writer,
+                tap.as_mut(),
+            )
+            .unwrap_or(0);
+            let now = Instant::now();
+            if (n == 0 && now >= deadline) || now >= deadline + timeout {
+                break;
+            }
+            if n == 0 {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
+        publish_stats(&mut cap, &stats, thread, &interface);
         if let Some(tap) = tap {
             tap.finish();
         }
     }
 
     fn publish_stats(&mut self) {
-        match self.cap.stats() {
-            Ok(s) => {
-                extend(&self.stats.received, s.received);
-                extend(&self.stats.dropped, s.dropped);
-                extend(&self.stats.if_dropped, s.if_dropped);
+        publish_stats(&mut self.cap, &self.stats, self.thread, &self.interface);
+    }
+}
+
+/// One `pcap_dispatch`: every packet the ring holds, in one counter batch (opened only if a
+/// packet is there). Frames stamped before `joined_us` are skipped and counted in `skipped`.
+/// `tap` (the guard) sees every counted frame, then the wall clock.
+fn read(
+    cap: &mut Capture<Active>,
+    (link, joined_us): (LinkType, i64),
+    skipped: &mut u64,
+    acct: &Accountant,
+    writer: &Writer,
+    tap: Option<&mut Tap>,
+) -> Result<usize, pcap::Error> {
+    let mut batch = None;
+    let mut early = |h: &pcap::PacketHeader| {
+        let early = joined_us != 0 && h.ts.tv_sec * 1_000_000 + h.ts.tv_usec < joined_us;
+        *skipped += u64::from(early);
+        early
+    };
+    match tap {
+        None => cap.dispatch(None, |p| {
+            if early(p.header) {
+                return;
             }
-            Err(e) => tracing::debug!(interface = %self.interface, "no capture statistics: {e}"),
+            let b = batch.get_or_insert_with(|| writer.batch());
+            acct.process(b, link, p.data, p.header.len);
+        }),
+        Some(tap) => {
+            let r = cap.dispatch(None, |p| {
+                if early(p.header) {
+                    return;
+                }
+                let b = batch.get_or_insert_with(|| writer.batch());
+                let decoded = parse::decode(link, p.data, p.header.len);
+                tap.frame(p.header.ts.tv_sec, link, p.data, p.header.len, &decoded);
+                acct.count(b, decoded, p.header.len);
+            });
+            tap.clock(wall_clock());
+            r
         }
+    }
+}
+
+/// Publishes one capture thread's kernel counters into its interface's statistics.
+fn publish_stats(
+    cap: &mut Capture<Active>,
+    iface: &InterfaceStats,
+    thread: usize,
+    interface: &str,
+) {
+    let s = match cap.stats() {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(%interface, thread, "no capture statistics: {e}");
+            return;
+        }
+    };
+    if let Some(t) = iface.threads.get(thread) {
+        iface
+            .received
+            .fetch_add(extend(&t.received, s.received), Relaxed);
+        iface
+            .dropped
+            .fetch_add(extend(&t.dropped, s.dropped), Relaxed);
+    }
+    // libpcap reads the interface's own drop counter: every handle sees the same one
+    if thread == 0 {
+        extend(&iface.if_dropped, s.if_dropped);
     }
 }

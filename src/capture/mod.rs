@@ -1,19 +1,23 @@
-//! Packet sources: live interfaces (`live`) and capture files (`file`), both through libpcap.
+//! Packet sources: live interfaces (`live`, spread over threads by `fanout`) and capture files
+//! (`file`), both through libpcap.
 //! Each source runs on its own thread and feeds the counters; this module owns the pcap handles
 //! and their statistics, nothing downstream.
 
+pub mod fanout;
 pub mod file;
 pub mod live;
 
 use crate::parse::UnsupportedLinkType;
 
-/// Kernel filters for IP traffic, best first: on Ethernet, IP with one or two VLAN tags or MPLS;
+/// Kernel filters for IP traffic, best first: on Ethernet, IP with one or two VLAN tags, MPLS,
+/// and the shims the decoder reads (MACsec 0x88e5, NSH 0x894f, Arista timestamps 0xd28b);
 /// elsewhere (Linux cooked, raw IP), plain IP. libpcap's `vlan` and `mpls` shift the offsets of
 /// what follows and refuse some combinations, hence the nesting and MPLS matched by its
 /// ethertype bytes. (`pppoes` compiles, but the kernel rejects the program and libpcap would
 /// silently filter in user space: PPPoE is decoded from files only.)
 const IP_FILTERS: [&str; 2] = [
     "(ip or ip6) or ether[12:2] = 0x8847 or ether[12:2] = 0x8848 \
+     or ether[12:2] = 0x88e5 or ether[12:2] = 0x894f or ether[12:2] = 0xd28b \
      or (vlan and (ip or ip6 or (vlan and (ip or ip6))))",
     "ip or ip6",
 ];
@@ -65,6 +69,13 @@ pub enum CaptureError {
         interface: String,
         filter: String,
         source: pcap::Error,
+    },
+    #[error("interface {interface:?}: no kernel filter to install")]
+    NoFilter { interface: String },
+    #[error("interface {interface:?}: cannot share the capture between threads (PACKET_FANOUT): {source}; set capture.threads = 1")]
+    Fanout {
+        interface: String,
+        source: std::io::Error,
     },
     #[error("no capture device: libpcap found none (set capture.interfaces)")]
     NoDevice,

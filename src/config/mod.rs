@@ -4,15 +4,22 @@
 mod customers;
 mod error;
 mod guard;
+mod names;
 mod raw;
+mod report;
+mod retention;
+mod service;
 mod shaping;
 mod web;
 
 pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
 pub use guard::{Guard, BASELINE_WARMUP, GUARD_HOOK_PLACEHOLDERS};
+pub use names::Names;
+pub use report::{parse_zone, Report};
+pub use service::{Service, DEFAULT_USER};
 pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
-pub use web::{Web, DEFAULT_LISTEN};
+pub use web::{Access, Tls, Web, DEFAULT_LISTEN, MIN_TOKEN_LEN};
 
 use crate::account::CountMode;
 use crate::classify::App;
@@ -60,6 +67,10 @@ pub struct Config {
     pub web: Option<Web>,
     /// `[guard]`: the layer-2 checks run when this is set.
     pub guard: Option<Guard>,
+    pub service: Service,
+    pub report: Report,
+    /// `[names]`: names shown next to addresses (off when not set).
+    pub names: Option<Names>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -72,6 +83,10 @@ pub struct Capture {
     pub filter: String,
     pub buffer_bytes: u32,
     pub timeout_ms: u32,
+    /// Capture threads per interface, sharing its packets through a `PACKET_FANOUT` group.
+    pub threads: u32,
+    /// Pin each capture thread to one CPU.
+    pub pin: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -87,6 +102,12 @@ pub struct Accounting {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Storage {
     pub sqlite: PathBuf,
+    /// Memory held for retries while the store fails, above which failures are errors.
+    pub max_pending_bytes: usize,
+    /// How long a stopping `run` or `replay` keeps retrying a failing store before it spills
+    /// to the journal (systemd's TimeoutStopSec must be longer).
+    pub retry_on_stop: std::time::Duration,
+    pub retention: crate::rollup::Retention,
 }
 
 impl Config {
@@ -118,7 +139,7 @@ impl Config {
         line(format!("config      {}", self.path.display()));
         line(format!("sensor      {}", self.sensor));
         line(format!(
-            "capture     {} (promiscuous {}, snaplen {}, buffer {} MiB, timeout {} ms)",
+            "capture     {} (promiscuous {}, snaplen {}, buffer {} MiB, timeout {} ms, {} thread(s) per interface{})",
             if c.interfaces.is_empty() {
                 "libpcap's default device".to_owned()
             } else {
@@ -127,7 +148,9 @@ impl Config {
             c.promiscuous,
             c.snaplen,
             c.buffer_bytes >> 20,
-            c.timeout_ms
+            c.timeout_ms,
+            c.threads,
+            if c.pin { ", pinned" } else { "" }
         ));
         for f in crate::capture::bpf_filters(&c.filter, self.guard.is_some()) {
             line(format!("filter      {f}"));
@@ -150,8 +173,20 @@ impl Config {
             line(format!("ports       {:<5} {}", app.name(), ports.join(" ")));
         }
         line(format!(
-            "store       sqlite {}",
-            self.storage.sqlite.display()
+            "store       sqlite {} (journal {}; alarm above {} MiB held for retries; retries {} s when stopping)",
+            self.storage.sqlite.display(),
+            crate::journal::path_for(&self.storage.sqlite).display(),
+            self.storage.max_pending_bytes >> 20,
+            self.storage.retry_on_stop.as_secs()
+        ));
+        line(format!(
+            "service     runs as user {}{} after opening the capture",
+            self.service.user,
+            self.service
+                .group
+                .as_ref()
+                .map(|g| format!(", group {g}"))
+                .unwrap_or_default()
         ));
         for c in &self.customers {
             line(c.describe());
@@ -159,16 +194,34 @@ impl Config {
         line(self.alerts.describe());
         line(self.shaping.describe());
         match &self.web {
-            Some(w) => line(format!("web         http://{} (run serves it)", w.listen)),
+            Some(w) => line(w.describe()),
             None => line("web         off in run ([web] not set)".into()),
         }
         match &self.guard {
             Some(g) => line(g.describe()),
             None => line("guard       off ([guard] not set)".into()),
         }
+        let r = &self.storage.retention;
+        line(format!(
+            "retention   samples {}, hourly {}, daily {}",
+            retention::shown(r.samples_days),
+            retention::shown(r.hourly_days),
+            retention::shown(r.daily_days)
+        ));
+        line(format!(
+            "report      days in {}",
+            self.report.timezone.name()
+        ));
+        match &self.names {
+            Some(n) => line(n.describe()),
+            None => line("names       off ([names] not set)".into()),
+        }
         out
     }
 }
+
+/// The longest `[capture] filter` accepted (a BPF expression, one line).
+const MAX_FILTER_LEN: usize = 4096;
 
 struct Validator<'a> {
     src: &'a Source<'a>,
@@ -219,9 +272,22 @@ impl Validator<'_> {
                     Some(p) => PathBuf::from(p.into_inner()),
                     None => PathBuf::from("/var/lib/bwacct/bwacct.db"),
                 },
+                max_pending_bytes: (self.int(&raw.storage.max_pending_mib, 256, 1, 65_536)?
+                    as usize)
+                    << 20,
+                retry_on_stop: std::time::Duration::from_secs(self.int(
+                    &raw.storage.retry_on_stop_s,
+                    30,
+                    0,
+                    3600,
+                )? as u64),
+                retention: self.retention(raw.storage.retention)?,
             },
             web: self.web(raw.web)?,
             guard,
+            service: self.service(raw.service)?,
+            report: self.report(raw.report)?,
+            names: self.names(raw.names)?,
         })
     }
 
@@ -246,8 +312,12 @@ impl Validator<'_> {
     /// Interface names reach tc, iptables and libpcap as arguments: keep them plain.
     fn interface_name(&self, name: &Spanned<String>) -> VResult<()> {
         let v = name.get_ref();
+        // As the kernel's dev_valid_name: under IFNAMSIZ, no '/', whitespace, "." or "..";
+        // and no leading '-' (it would read as an option to tc or ip).
         let ok = !v.is_empty()
             && v.len() < 16
+            && v != "."
+            && v != ".."
             && !v.starts_with('-')
             && v.chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | '@' | ':'));
@@ -288,15 +358,39 @@ impl Validator<'_> {
         let mut interfaces = Vec::new();
         for name in raw.interfaces.map(Spanned::into_inner).unwrap_or_default() {
             self.interface_name(&name)?;
+            let v = name.get_ref();
+            if interfaces.contains(v) {
+                return self.err(name.span(), format!("interface {v:?} is listed twice"));
+            }
             interfaces.push(name.into_inner());
         }
+        let filter = match raw.filter {
+            Some(f)
+                if f.get_ref().len() > MAX_FILTER_LEN
+                    || f.get_ref().chars().any(char::is_control) =>
+            {
+                return self.err(
+                    f.span(),
+                    format!("the filter must be one line of at most {MAX_FILTER_LEN} characters"),
+                )
+            }
+            Some(f) => f.into_inner(),
+            None => String::new(),
+        };
         Ok(Capture {
             interfaces,
             promiscuous: raw.promiscuous.unwrap_or(true),
             snaplen: self.int(&raw.snaplen, 128, 68, 262_144)? as u32,
-            filter: raw.filter.map(Spanned::into_inner).unwrap_or_default(),
+            filter,
             buffer_bytes: (self.int(&raw.buffer_mib, 64, 1, 2047)? as u32) << 20,
             timeout_ms: self.int(&raw.timeout_ms, 100, 1, 10_000)? as u32,
+            threads: self.int(
+                &raw.threads,
+                i64::from(crate::capture::fanout::default_threads()),
+                1,
+                i64::from(crate::capture::fanout::MAX_THREADS),
+            )? as u32,
+            pin: raw.pin.unwrap_or(false),
         })
     }
 
@@ -365,37 +459,44 @@ impl Validator<'_> {
             (App::Ftp, raw.ftp),
             (App::P2p, raw.p2p),
         ];
-        let mut seen: Vec<(u16, App)> = Vec::new();
+        // Explicit ports with their place, checked against every final list (defaults too).
+        let mut explicit: Vec<(App, u16, std::ops::Range<usize>)> = Vec::new();
+        let mut given_apps = Vec::new();
         for (app, list) in given {
-            let ports = match list {
-                None => lists
-                    .iter()
-                    .find(|(a, _)| *a == app)
-                    .map(|(_, p)| p.clone())
-                    .unwrap_or_default(),
-                Some(list) => {
-                    let mut ports = Vec::new();
-                    for p in list.into_inner() {
-                        let Ok(port) = u16::try_from(*p.get_ref()) else {
-                            return self.err(
-                                p.span(),
-                                format!("{} is not a port (0 to 65535)", p.get_ref()),
-                            );
-                        };
-                        if let Some((_, other)) = seen.iter().find(|(q, _)| *q == port) {
-                            return self.err(
-                                p.span(),
-                                format!("port {port} is already in the {} list", other.name()),
-                            );
-                        }
-                        ports.push(port);
-                    }
-                    ports
+            let Some(list) = list else { continue };
+            given_apps.push(app);
+            let mut ports = Vec::new();
+            for p in list.into_inner() {
+                let Ok(port) = u16::try_from(*p.get_ref()) else {
+                    return self.err(
+                        p.span(),
+                        format!("{} is not a port (0 to 65535)", p.get_ref()),
+                    );
+                };
+                if ports.contains(&port) {
+                    return self.err(p.span(), format!("port {port} is listed twice"));
                 }
-            };
-            seen.extend(ports.iter().map(|&p| (p, app)));
+                ports.push(port);
+                explicit.push((app, port, p.span()));
+            }
             if let Some(entry) = lists.iter_mut().find(|(a, _)| *a == app) {
                 entry.1 = ports;
+            }
+        }
+        for (app, port, span) in explicit {
+            let other = lists
+                .iter()
+                .find(|(a, ports)| *a != app && ports.contains(&port));
+            if let Some((other, _)) = other {
+                let hint = if given_apps.contains(other) {
+                    String::new()
+                } else {
+                    format!(" (by default; list `{}` to move it)", other.name())
+                };
+                return self.err(
+                    span,
+                    format!("port {port} is already in the {} list{hint}", other.name()),
+                );
             }
         }
         Ok(lists)

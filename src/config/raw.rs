@@ -2,6 +2,7 @@
 //! Values keep their spans so that validation errors can name the line.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use toml::Spanned;
 
 #[derive(Debug, Default, Deserialize)]
@@ -22,6 +23,11 @@ pub struct RawConfig {
     pub shaping: RawShaping,
     pub web: Option<RawWeb>,
     pub guard: Option<RawGuard>,
+    #[serde(default)]
+    pub service: RawService,
+    #[serde(default)]
+    pub report: RawReport,
+    pub names: Option<RawNames>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -33,6 +39,8 @@ pub struct RawCapture {
     pub filter: Option<Spanned<String>>,
     pub buffer_mib: Option<Spanned<i64>>,
     pub timeout_ms: Option<Spanned<i64>>,
+    pub threads: Option<Spanned<i64>>,
+    pub pin: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -60,6 +68,17 @@ pub struct RawPorts {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub sqlite: Option<Spanned<String>>,
+    pub max_pending_mib: Option<Spanned<i64>>,
+    pub retry_on_stop_s: Option<Spanned<i64>>,
+    #[serde(default)]
+    pub retention: RawRetention,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawService {
+    pub user: Option<Spanned<String>>,
+    pub group: Option<Spanned<String>>,
 }
 
 /// One `[[customer]]`.
@@ -114,6 +133,14 @@ pub struct RawAlerts {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+pub struct RawRetention {
+    pub samples_days: Option<Spanned<i64>>,
+    pub hourly_days: Option<Spanned<i64>>,
+    pub daily_days: Option<Spanned<i64>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RawShaping {
     pub method: Option<Spanned<String>>,
     pub uplink: Option<Spanned<String>>,
@@ -128,6 +155,34 @@ pub struct RawShaping {
 #[serde(deny_unknown_fields)]
 pub struct RawWeb {
     pub listen: Option<Spanned<String>>,
+    /// User name → argon2 hash (`bwacct passwd`).
+    pub users: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub tokens: Option<Spanned<Vec<Spanned<String>>>>,
+    pub metrics_tokens: Option<Spanned<Vec<Spanned<String>>>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
+}
+
+/// `[names]`: names shown for addresses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNames {
+    pub reverse_dns: Option<bool>,
+    pub servers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub timeout_ms: Option<Spanned<i64>>,
+    pub concurrency: Option<Spanned<i64>>,
+    pub per_minute: Option<Spanned<i64>>,
+    pub negative_ttl_s: Option<Spanned<i64>>,
+    pub cache_size: Option<Spanned<i64>>,
+    /// Address → name.
+    #[serde(rename = "static")]
+    pub fixed: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawReport {
+    pub timezone: Option<Spanned<String>>,
 }
 
 /// `[guard]`: the layer-2 checks.

@@ -19,6 +19,15 @@ fn a_minimal_config_gets_the_defaults() {
     assert_eq!(c.accounting.count, CountMode::Ip);
     assert_eq!(c.capture.snaplen, 128);
     assert!(c.capture.promiscuous);
+    assert_eq!(c.capture.threads, crate::capture::fanout::default_threads());
+    assert!(!c.capture.pin);
+    let t = Config::parse(
+        Path::new("x.toml"),
+        &format!("[capture]\nthreads = 4\npin = true\n{LOCAL}"),
+    )
+    .unwrap();
+    assert_eq!((t.capture.threads, t.capture.pin), (4, true));
+    assert!(t.describe().contains("4 thread(s) per interface, pinned"));
     assert_eq!(c.storage.sqlite, PathBuf::from("/var/lib/bwacct/bwacct.db"));
     let http = &c
         .accounting
@@ -38,6 +47,26 @@ fn a_minimal_config_gets_the_defaults() {
     )
     .unwrap();
     assert_eq!(c.web.unwrap().listen.to_string(), "[::1]:9090");
+    assert_eq!(c.storage.retention, crate::rollup::Retention::default());
+    assert_eq!(c.report.timezone, chrono_tz::Tz::UTC);
+}
+
+#[test]
+fn retention_and_time_zone_are_read() {
+    let text = format!(
+        "{LOCAL}[storage.retention]\nsamples_days = 7\nhourly_days = 90\ndaily_days = 0\n[report]\ntimezone = \"Europe/Berlin\"\n"
+    );
+    let c = Config::parse(Path::new("x.toml"), &text).unwrap();
+    assert_eq!(c.storage.retention.samples_days, 7);
+    assert_eq!(c.storage.retention.hourly_days, 90);
+    assert_eq!(c.storage.retention.daily_days, 0);
+    assert_eq!(c.report.timezone.name(), "Europe/Berlin");
+    let d = c.describe();
+    assert!(
+        d.contains("retention   samples 7 days, hourly 90 days, daily forever"),
+        "{d}"
+    );
+    assert!(d.contains("report      days in Europe/Berlin"), "{d}");
 }
 
 #[test]
@@ -60,10 +89,17 @@ fn broken_configs_name_file_line_key_and_problem() {
         ("sensor = \"dom0 a\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:1:", "sensor", "not a valid name"]),
         ("[capture]\ninterfaces = [\"eth0; rm -rf /\"]\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.interfaces", "not a valid interface name"]),
         ("[capture]\nsnaplen = 10\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.snaplen", "out of range"]),
+        ("[capture]\nthreads = 0\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.threads", "out of range: expected 1 to 256"]),
+        ("[capture]\npin = \"yes\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.pin", "invalid type"]),
         ("[storage]\nsqlite = \"\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "storage.sqlite", "empty"]),
         ("[accounting\nlocal = []\n", &["test.toml:1:"]),
         ("[web]\nlisten = \"localhost\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "web.listen", "not an address and port"]),
         ("[web]\nlisen = \"127.0.0.1:80\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "did you mean `listen`"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\n[report]\ntimezone = \"Europe/Berlinn\"\n", &["test.toml:4:", "report.timezone", "not a time zone"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\n[report]\ntimezon = \"UTC\"\n", &["test.toml:4:", "did you mean `timezone`"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\n[storage.retention]\nhourly_days = 10\n", &["test.toml:4:", "storage.retention.hourly_days", "hourly rollups would be kept 10 days, less than samples (35 days)"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\n[storage.retention]\nsamples_days = 0\n", &["test.toml:4:", "storage.retention.samples_days", "hourly rollups would be kept 400 days, less than samples (forever)"]),
+        ("[accounting]\nlocal = [\"198.51.100.0/24\"]\n[storage.retention]\ndaily_days = -1\n", &["test.toml:4:", "out of range"]),
     ];
     for (text, expected) in cases {
         let e = err(text);

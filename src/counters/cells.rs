@@ -25,27 +25,35 @@ pub enum Sharing {
     Exclusive,
 }
 
-/// Counts one packet of `bytes` in one direction: its protocol class, and its application class
-/// when it has one.
+/// Counts `packets` packets of `bytes` in all in one direction: their protocol class, and their
+/// application class when they have one.
 #[inline]
-pub fn add(cells: &Cells, sharing: Sharing, dir: Dir, proto: Proto, app: Option<App>, bytes: u64) {
-    bump(cells, sharing, proto_cell(dir, proto), bytes);
+pub fn add(
+    cells: &Cells,
+    sharing: Sharing,
+    dir: Dir,
+    proto: Proto,
+    app: Option<App>,
+    bytes: u64,
+    packets: u64,
+) {
+    bump(cells, sharing, proto_cell(dir, proto), bytes, packets);
     if let Some(app) = app {
-        bump(cells, sharing, app_cell(dir, app), bytes);
+        bump(cells, sharing, app_cell(dir, app), bytes, packets);
     }
 }
 
 #[inline]
-fn bump(cells: &Cells, sharing: Sharing, bytes_at: usize, bytes: u64) {
+fn bump(cells: &Cells, sharing: Sharing, bytes_at: usize, bytes: u64, packets: u64) {
     if let Some([b, p]) = cells.get(bytes_at..bytes_at + 2) {
         match sharing {
             Sharing::Shared => {
                 b.fetch_add(bytes, Relaxed);
-                p.fetch_add(1, Relaxed);
+                p.fetch_add(packets, Relaxed);
             }
             Sharing::Exclusive => {
                 b.store(b.load(Relaxed).wrapping_add(bytes), Relaxed);
-                p.store(p.load(Relaxed).wrapping_add(1), Relaxed);
+                p.store(p.load(Relaxed).wrapping_add(packets), Relaxed);
             }
         }
     }

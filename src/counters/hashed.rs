@@ -204,7 +204,15 @@ mod tests {
         let t = HashedTable::new(4);
         for k in 0..4u128 {
             let row = t.row(0, k << 70 | k).unwrap();
-            cells::add(row, cells::Sharing::Shared, Dir::Tx, Proto::Udp, None, 100);
+            cells::add(
+                row,
+                cells::Sharing::Shared,
+                Dir::Tx,
+                Proto::Udp,
+                None,
+                100,
+                1,
+            );
         }
         // the same keys again find their rows
         cells::add(
@@ -214,6 +222,7 @@ mod tests {
             Proto::Tcp,
             None,
             7,
+            1,
         );
         // a fifth key does not fit this interval
         assert!(t.row(0, 99).is_none());

@@ -1,6 +1,7 @@
 //! The lock-free per-host counters: a table per local network (direct-indexed for IPv4 up to a
 //! /16, hashed otherwise), per-network overflow buckets, and the drain that empties them once per
-//! interval. Writers never take a lock; nothing counted during a drain is lost.
+//! interval. Writers never take a lock; nothing counted during a drain is lost. Shared counters
+//! combine a batch's repeated counts for a host before the atomic adds (`combine`).
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -9,6 +10,7 @@
 )]
 
 mod cells;
+mod combine;
 mod direct;
 mod epoch;
 mod hashed;
@@ -22,6 +24,7 @@ use crate::classify::{App, NetId};
 use crate::parse::Proto;
 use crate::usage::{Dir, Host, Usage};
 use cells::Cells;
+use combine::Combiner;
 use direct::DirectTable;
 use epoch::Epochs;
 use hashed::HashedTable;
@@ -259,6 +262,7 @@ impl Writer {
             writer: self,
             gen,
             local: LocalStats::default(),
+            combine: Combiner::default(),
         }
     }
 
@@ -279,6 +283,8 @@ pub struct Batch<'a> {
     writer: &'a Writer,
     gen: usize,
     local: LocalStats,
+    /// Counts for shared cells, added at the latest when the batch ends.
+    combine: Combiner<'a>,
 }
 
 #[derive(Default)]
@@ -298,6 +304,8 @@ fn inc(c: &Cell<u64>, by: u64) {
 
 impl Drop for Batch<'_> {
     fn drop(&mut self) {
+        // before leaving the epoch: a drain waiting for this batch must find every count
+        self.combine.flush();
         let l = &self.local;
         let s = &self.writer.stats;
         let packets = l.accounted.get() + l.foreign.get() + l.non_ip.get() + l.malformed.get();
@@ -321,14 +329,26 @@ pub enum Outcome {
     Malformed,
 }
 
-impl Batch<'_> {
+impl<'a> Batch<'a> {
     /// Counts one packet for one local host.
-    #[inline]
+    #[inline(always)]
     pub fn add(&self, net: NetId, key: u128, dir: Dir, proto: Proto, app: Option<App>, bytes: u64) {
-        let counters = &self.writer.counters;
+        let counters: &'a Counters = &self.writer.counters;
         if let Some(row) = counters.row(self.gen, net, key) {
-            cells::add(row, counters.sharing, dir, proto, app, bytes);
+            match counters.sharing {
+                Sharing::Shared => self.add_shared(row, dir, proto, app, bytes),
+                Sharing::Exclusive => {
+                    cells::add(row, Sharing::Exclusive, dir, proto, app, bytes, 1)
+                }
+            }
         }
+    }
+
+    /// The shared path out of line, so that the exclusive one (replay) stays small enough to
+    /// inline into the packet loop.
+    #[inline(never)]
+    fn add_shared(&self, row: &'a Cells, dir: Dir, proto: Proto, app: Option<App>, bytes: u64) {
+        self.combine.add(row, dir, proto, app, bytes);
     }
 
     /// Records what one frame was.

@@ -23,76 +23,99 @@ fn sum(into: &mut HashMap<Host, Usage>, d: Drained) {
     }
 }
 
+/// Packets each writer counts in the concurrency test, and the cold peers it cycles through.
+const PACKETS: u64 = 200_000;
+const COLD: u64 = 1000;
+
+/// One writer's load: every packet from the hot address (direct /24) to a cold one of the /8
+/// (hashed v4), plus one from a cold IPv6 address of this writer (hashed v6) to a cold address
+/// of the /24 (direct). Batches of 256 packets, as a busy ring block.
+fn hammer(w: &Writer, t: u64) {
+    let hot = v4("198.51.100.1");
+    let v6base = u128::from("2001:db8:100::".parse::<Ipv6Addr>().unwrap());
+    let mut batch = w.batch();
+    for i in 0..PACKETS {
+        if i % 256 == 0 {
+            drop(batch);
+            batch = w.batch();
+        }
+        batch.add(0, hot, Dir::Tx, Proto::Tcp, Some(App::Http), 100);
+        batch.add(
+            1,
+            v4("10.0.0.0") + u128::from(i % COLD),
+            Dir::Rx,
+            Proto::Udp,
+            None,
+            10,
+        );
+        batch.add(
+            2,
+            v6base + u128::from(t * COLD + i % COLD),
+            Dir::Tx,
+            Proto::Icmp,
+            None,
+            1,
+        );
+        batch.add(
+            0,
+            v4("198.51.100.100") + u128::from(i % 100),
+            Dir::Rx,
+            Proto::Icmp,
+            None,
+            1,
+        );
+        batch.record(Outcome::Accounted {
+            bytes: 111,
+            length_mismatch: false,
+        });
+    }
+}
+
 #[test]
 fn many_writers_one_hot_ip_exact_after_repeated_drains() {
     // a /24 (direct), a /8 (hashed v4) and an IPv6 /56 (hashed v6)
     let counters = Counters::new(layout(
         &["198.51.100.0/24", "10.0.0.0/8", "2001:db8:100::/56"],
-        4096,
+        16_384,
     ));
-    let hot = v4("198.51.100.1");
-    let v6base = u128::from("2001:db8:100::".parse::<Ipv6Addr>().unwrap());
-    const THREADS: u64 = 4;
-    const PACKETS: u64 = 200_000;
+    // more writers than cores; the last one starts late and leaves early, while drains run
+    const THREADS: u64 = 8;
     let done = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let w = counters.writer();
-            std::thread::spawn(move || {
-                let mut batch = w.batch();
-                for i in 0..PACKETS {
-                    if i % 256 == 0 {
-                        drop(batch);
-                        batch = w.batch();
-                    }
-                    batch.add(0, hot, Dir::Tx, Proto::Tcp, Some(App::Http), 100);
-                    batch.add(
-                        1,
-                        v4("10.0.0.0") + u128::from(i % 1000),
-                        Dir::Rx,
-                        Proto::Udp,
-                        None,
-                        10,
-                    );
-                    batch.add(
-                        2,
-                        v6base + u128::from(t * 1000 + i % 1000),
-                        Dir::Tx,
-                        Proto::Icmp,
-                        None,
-                        1,
-                    );
-                    batch.record(Outcome::Accounted {
-                        bytes: 111,
-                        length_mismatch: false,
-                    });
-                }
-            })
-        })
-        .collect();
-    let mut total = HashMap::new();
     let drainer = {
         let counters = Arc::clone(&counters);
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             let mut got = HashMap::new();
+            let mut stats = PacketStats::default();
             let mut drains = 0;
             while !done.load(Relaxed) {
-                sum(&mut got, counters.drain());
+                let d = counters.drain();
+                stats.merge(&d.stats);
+                sum(&mut got, d);
                 drains += 1;
             }
-            (got, drains)
+            (got, stats, drains)
         })
     };
+    let writers: Vec<_> = (0..THREADS)
+        .map(|t| {
+            let counters = Arc::clone(&counters);
+            std::thread::spawn(move || {
+                if t == THREADS - 1 {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                hammer(&counters.writer(), t);
+            })
+        })
+        .collect();
     for w in writers {
         w.join().unwrap();
     }
     done.store(true, Relaxed);
-    let (got, drains) = drainer.join().unwrap();
-    for (h, u) in got {
-        total.entry(h).or_insert_with(Usage::default).merge(&u);
-    }
-    sum(&mut total, counters.drain());
+    let (mut total, mut stats, drains) = drainer.join().unwrap();
+    let last = counters.drain();
+    stats.merge(&last.stats);
+    sum(&mut total, last);
     assert!(drains > 1, "the drainer ran {drains} times");
 
     let hot_usage = total[&Host::Addr("198.51.100.1".parse().unwrap())];
@@ -102,23 +125,33 @@ fn many_writers_one_hot_ip_exact_after_repeated_drains() {
         hot_usage.get(Dir::Tx, crate::classify::Class::App(App::Http), false),
         THREADS * PACKETS * 100
     );
-    let cold_rx: u64 = total
-        .iter()
-        .filter(|(h, _)| matches!(h, Host::Addr(IpAddr::V4(a)) if a.octets()[0] == 10))
-        .map(|(_, u)| u.total_bytes(Dir::Rx))
-        .sum();
-    assert_eq!(cold_rx, THREADS * PACKETS * 10);
+    // every cold host exactly, not only their sum
+    let per_cold = THREADS * PACKETS / COLD;
+    for i in 0..COLD {
+        let a = Ipv4Addr::from(v4("10.0.0.0") as u32 + i as u32);
+        let u = total[&Host::Addr(IpAddr::V4(a))];
+        assert_eq!(
+            (u.total_packets(Dir::Rx), u.total_bytes(Dir::Rx)),
+            (per_cold, per_cold * 10),
+            "{a}"
+        );
+    }
+    for i in 0..100u32 {
+        let a = Ipv4Addr::from(v4("198.51.100.100") as u32 + i);
+        let u = total[&Host::Addr(IpAddr::V4(a))];
+        assert_eq!(u.total_packets(Dir::Rx), THREADS * PACKETS / 100, "{a}");
+    }
     let v6: Vec<_> = total
         .iter()
         .filter(|(h, _)| matches!(h, Host::Addr(IpAddr::V6(_))))
         .collect();
-    assert_eq!(v6.len() as u64, THREADS * 1000);
-    assert_eq!(
-        v6.iter()
-            .map(|(_, u)| u.total_packets(Dir::Tx))
-            .sum::<u64>(),
-        THREADS * PACKETS
-    );
+    assert_eq!(v6.len() as u64, THREADS * COLD);
+    assert!(v6
+        .iter()
+        .all(|(_, u)| u.total_packets(Dir::Tx) == PACKETS / COLD));
+    // the statistics handed out with the drains add up too
+    assert_eq!(stats.accounted, THREADS * PACKETS);
+    assert_eq!(stats.bytes, THREADS * PACKETS * 111);
     assert_eq!(counters.stats().accounted, THREADS * PACKETS);
 }
 

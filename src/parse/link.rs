@@ -13,7 +13,8 @@ use etherparse::{EtherType, Ethernet2HeaderSlice, SingleVlanHeaderSlice};
 /// The link types bwacct reads, by their pcap `DLT_`/`LINKTYPE_` numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinkType {
-    /// 1: Ethernet, with any number of 802.1Q / 802.1ad tags, MPLS or PPPoE in front of IP.
+    /// 1: Ethernet, with 802.1Q / 802.1ad tags, MACsec (integrity only), NSH, Arista timestamps,
+    /// MPLS or PPPoE in front of IP.
     Ethernet,
     /// 113: Linux cooked capture v1 (16-byte header).
     LinuxSll,
@@ -99,10 +100,51 @@ pub(super) enum Located {
 const ETHERTYPE_MPLS_UNICAST: u16 = 0x8847;
 const ETHERTYPE_MPLS_MULTICAST: u16 = 0x8848;
 const ETHERTYPE_PPPOE_SESSION: u16 = 0x8864;
+/// IEEE 802.1AE MACsec.
+const ETHERTYPE_MACSEC: u16 = 0x88e5;
+/// Network Service Header (RFC 8300).
+const ETHERTYPE_NSH: u16 = 0x894f;
+/// Arista's vendor-specific protocol (a timestamp inserted by the switch before the EtherType).
+const ETHERTYPE_ARISTA: u16 = 0xd28b;
 const PPP_IPV4: u16 = 0x0021;
 const PPP_IPV6: u16 = 0x0057;
-/// VLAN tags walked at most (QinQ needs two; more would be a loop of garbage).
-const MAX_TAGS: usize = 4;
+/// Shim headers (VLAN tags, MACsec, NSH, Arista timestamps, inner Ethernet) walked at most
+/// (QinQ needs two; a long chain is a loop of garbage).
+const MAX_LAYERS: usize = 8;
+/// An inner Ethernet header's EtherType, after the two addresses; the header is 14 bytes.
+const ETHERNET_TYPE: usize = 12;
+/// MACsec SecTAG: TCI/AN, short length, packet number; the 8-byte SCI follows when TCI.SC is set.
+const MACSEC_TCI: usize = 0;
+const MACSEC_TAG_LEN: usize = 6;
+const MACSEC_SCI_LEN: usize = 8;
+const MACSEC_TCI_VERSION: u8 = 0x80;
+const MACSEC_TCI_SC: u8 = 0x20;
+/// Encrypted (E) or changed (C) user data: the payload cannot be read.
+const MACSEC_TCI_E_OR_C: u8 = 0x0c;
+/// NSH base header: version (2 bits) in byte 0, length in 4-byte words (6 bits) in byte 1, next
+/// protocol in byte 3.
+const NSH_VERSION_BYTE: usize = 0;
+const NSH_LENGTH_BYTE: usize = 1;
+const NSH_NEXT: usize = 3;
+const NSH_LENGTH_MASK: u8 = 0x3f;
+/// Base header and service path header: the least an NSH can be.
+const NSH_MIN_WORDS: usize = 2;
+const NSH_NEXT_IPV4: u8 = 1;
+const NSH_NEXT_IPV6: u8 = 2;
+const NSH_NEXT_ETHERNET: u8 = 3;
+const NSH_NEXT_NSH: u8 = 4;
+const NSH_NEXT_MPLS: u8 = 5;
+/// Arista: subtype (2 bytes), version (2 bytes), then a 64- or 48-bit timestamp.
+const ARISTA_SUBTYPE: usize = 0;
+const ARISTA_VERSION: usize = 2;
+const ARISTA_HEADER_LEN: usize = 4;
+const ARISTA_SUBTYPE_TIMESTAMP: u16 = 0x0001;
+/// Bits 4..8 of the version: the timestamp format (the low bits name the stamping hardware,
+/// bits 8.. the timescale; neither changes the layout).
+const ARISTA_FORMAT_SHIFT: u16 = 4;
+const ARISTA_FORMAT_MASK: u16 = 0x0f;
+const ARISTA_FORMAT_64: u16 = 1;
+const ARISTA_FORMAT_48: u16 = 2;
 /// MPLS labels walked at most.
 const MAX_LABELS: usize = 8;
 const VLAN_TAG_LEN: usize = 4;
@@ -162,13 +204,12 @@ fn ethernet(frame: &[u8]) -> Located {
     }
 }
 
-/// Walks VLAN tags, MPLS labels and PPPoE from `offset`, where `ether_type` announces what
-/// follows, down to the IP header.
+/// Walks VLAN tags, MACsec (integrity only), NSH, Arista timestamps, MPLS labels and PPPoE
+/// from `offset`, where `ether_type` announces what follows, down to the IP header.
 #[inline]
 fn ether_type(frame: &[u8], mut offset: usize, mut ether_type: u16) -> Located {
-    let mut tags = 0;
-    loop {
-        match EtherType(ether_type) {
+    for _ in 0..MAX_LAYERS {
+        let next = match EtherType(ether_type) {
             EtherType::IPV4 => {
                 return Located::Ip {
                     offset,
@@ -183,19 +224,18 @@ fn ether_type(frame: &[u8], mut offset: usize, mut ether_type: u16) -> Located {
             }
             EtherType::VLAN_TAGGED_FRAME
             | EtherType::PROVIDER_BRIDGING
-            | EtherType::VLAN_DOUBLE_TAGGED_FRAME
-                if tags < MAX_TAGS =>
-            {
-                let Some(tag) = frame
+            | EtherType::VLAN_DOUBLE_TAGGED_FRAME => {
+                match frame
                     .get(offset..)
                     .and_then(|rest| SingleVlanHeaderSlice::from_slice(rest).ok())
-                else {
-                    return Located::Malformed;
-                };
-                ether_type = tag.ether_type().0;
-                offset += VLAN_TAG_LEN;
-                tags += 1;
+                {
+                    Some(tag) => Shim::Next(offset + VLAN_TAG_LEN, tag.ether_type().0),
+                    None => Shim::Stop(Located::Malformed),
+                }
             }
+            EtherType(ETHERTYPE_MACSEC) => macsec(frame, offset),
+            EtherType(ETHERTYPE_ARISTA) => arista(frame, offset),
+            EtherType(ETHERTYPE_NSH) => nsh(frame, offset),
             EtherType(ETHERTYPE_MPLS_UNICAST | ETHERTYPE_MPLS_MULTICAST) => {
                 return mpls(frame, offset);
             }
@@ -219,7 +259,93 @@ fn ether_type(frame: &[u8], mut offset: usize, mut ether_type: u16) -> Located {
                     ether_type: other,
                 }
             }
+        };
+        match next {
+            Shim::Next(at, t) => (offset, ether_type) = (at, t),
+            Shim::Stop(located) => return located,
         }
+    }
+    Located::NonIp
+}
+
+/// After one shim header: where the next EtherType-announced layer starts, or a verdict.
+enum Shim {
+    Next(usize, u16),
+    Stop(Located),
+}
+
+/// EtherType and offset after the 2-byte type field at `at`.
+#[inline]
+fn next_type(frame: &[u8], at: usize) -> Shim {
+    match be16(frame, at) {
+        Some(t) => Shim::Next(at + 2, t),
+        None => Shim::Stop(Located::Malformed),
+    }
+}
+
+/// An 802.1AE SecTAG. With integrity only (neither E nor C set) the original EtherType and
+/// payload follow in clear; an encrypted payload is not IP that can be read.
+fn macsec(frame: &[u8], offset: usize) -> Shim {
+    let Some(&tci) = frame.get(offset + MACSEC_TCI) else {
+        return Shim::Stop(Located::Malformed);
+    };
+    if tci & MACSEC_TCI_VERSION != 0 || tci & MACSEC_TCI_E_OR_C != 0 {
+        return Shim::Stop(Located::NonIp);
+    }
+    let sci = if tci & MACSEC_TCI_SC != 0 {
+        MACSEC_SCI_LEN
+    } else {
+        0
+    };
+    next_type(frame, offset + MACSEC_TAG_LEN + sci)
+}
+
+/// Arista's timestamp header: subtype 1, a version whose format nibble gives the size.
+fn arista(frame: &[u8], offset: usize) -> Shim {
+    let (Some(subtype), Some(version)) = (
+        be16(frame, offset + ARISTA_SUBTYPE),
+        be16(frame, offset + ARISTA_VERSION),
+    ) else {
+        return Shim::Stop(Located::Malformed);
+    };
+    if subtype != ARISTA_SUBTYPE_TIMESTAMP {
+        return Shim::Stop(Located::NonIp);
+    }
+    let stamp = match (version >> ARISTA_FORMAT_SHIFT) & ARISTA_FORMAT_MASK {
+        ARISTA_FORMAT_64 => 8,
+        ARISTA_FORMAT_48 => 6,
+        _ => return Shim::Stop(Located::NonIp),
+    };
+    next_type(frame, offset + ARISTA_HEADER_LEN + stamp)
+}
+
+/// A Network Service Header (RFC 8300) and the IP, MPLS, Ethernet or NSH payload it announces.
+fn nsh(frame: &[u8], offset: usize) -> Shim {
+    let (Some(&first), Some(&length), Some(&next)) = (
+        frame.get(offset + NSH_VERSION_BYTE),
+        frame.get(offset + NSH_LENGTH_BYTE),
+        frame.get(offset + NSH_NEXT),
+    ) else {
+        return Shim::Stop(Located::Malformed);
+    };
+    let words = usize::from(length & NSH_LENGTH_MASK);
+    if first >> 6 != 0 || words < NSH_MIN_WORDS {
+        return Shim::Stop(Located::Malformed);
+    }
+    let payload = offset + words * 4;
+    match next {
+        NSH_NEXT_IPV4 => Shim::Stop(Located::Ip {
+            offset: payload,
+            family: Family::V4,
+        }),
+        NSH_NEXT_IPV6 => Shim::Stop(Located::Ip {
+            offset: payload,
+            family: Family::V6,
+        }),
+        NSH_NEXT_MPLS => Shim::Stop(mpls(frame, payload)),
+        NSH_NEXT_ETHERNET => next_type(frame, payload + ETHERNET_TYPE),
+        NSH_NEXT_NSH => Shim::Next(payload, ETHERTYPE_NSH),
+        _ => Shim::Stop(Located::NonIp),
     }
 }
 

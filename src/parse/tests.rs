@@ -163,6 +163,123 @@ fn vlan_and_qinq_tags_are_skipped_and_capped() {
     }
 }
 
+/// A MACsec SecTAG with the given TCI (SC set: an 8-byte SCI follows), then `ether_type`.
+fn sectag(tci: u8, ether_type: u16) -> Vec<u8> {
+    let mut t = vec![tci, 0, 0, 0, 0, 0x44];
+    if tci & 0x20 != 0 {
+        t.extend_from_slice(&[0x2e, 0xb7, 0x3f, 0x39, 0x95, 0xc3, 0, 1]);
+    }
+    t.extend_from_slice(&ether_type.to_be_bytes());
+    t
+}
+
+#[test]
+fn macsec_with_integrity_only_is_read_and_encrypted_macsec_is_not() {
+    let packet = ipv4(84, 1, 0, &[8, 0, 0, 0]);
+    for (tci, header) in [(0x20, 16u32), (0x00, 8)] {
+        let frame = eth(0x88e5, &[], &[sectag(tci, 0x0800), packet.clone()].concat());
+        // 16-byte ICV after the packet: not counted
+        let wire = 14 + header + 84 + 16;
+        let f = ip(decode(LinkType::Ethernet, &frame, wire));
+        assert_eq!(
+            (f.bytes, f.proto, f.length_mismatch),
+            (84, Proto::Icmp, false)
+        );
+        // the cap counts the SecTAG as link layer
+        let f = ip(decode(LinkType::Ethernet, &frame, 14 + header + 50));
+        assert_eq!((f.bytes, f.length_mismatch), (50, true));
+    }
+    // encrypted (E) or changed (C) user data, or a version bit: not readable IP
+    for tci in [0x2c, 0x28, 0x24, 0xa0] {
+        let frame = eth(0x88e5, &[], &[sectag(tci, 0x0800), packet.clone()].concat());
+        assert_eq!(decode(LinkType::Ethernet, &frame, 200), Decoded::NonIp);
+    }
+    let cut = eth(0x88e5, &[], &sectag(0x20, 0x0800)[..10]);
+    assert_eq!(decode(LinkType::Ethernet, &cut, 60), Decoded::Malformed);
+}
+
+#[test]
+fn arista_timestamps_of_both_formats_are_skipped() {
+    let packet = ipv4(82, 63, 0, &[0; 62]);
+    for (version, stamp) in [(0x0010u16, 8usize), (0x0011, 8), (0x0120, 6), (0x0021, 6)] {
+        let mut shim = vec![0, 1];
+        shim.extend_from_slice(&version.to_be_bytes());
+        shim.extend(std::iter::repeat_n(0x5c, stamp));
+        for (inner, tags) in [(0x0800u16, &[][..]), (0x8100, &[0x0800u16][..])] {
+            let mut body = shim.clone();
+            body.extend_from_slice(&inner.to_be_bytes());
+            for t in tags {
+                body.extend_from_slice(&[0, 100]);
+                body.extend_from_slice(&t.to_be_bytes());
+            }
+            body.extend_from_slice(&packet);
+            let frame = eth(0xd28b, &[], &body);
+            let f = ip(decode(LinkType::Ethernet, &frame, frame.len() as u32));
+            assert_eq!(
+                (f.bytes, f.proto),
+                (82, Proto::Other),
+                "version {version:#06x}"
+            );
+        }
+    }
+    // another subtype or an unknown format: not IP
+    for (subtype, version) in [(2u16, 0x0010u16), (1, 0x0030)] {
+        let mut body = subtype.to_be_bytes().to_vec();
+        body.extend_from_slice(&version.to_be_bytes());
+        body.extend_from_slice(&[0; 8]);
+        body.extend_from_slice(&[0x08, 0x00]);
+        body.extend_from_slice(&packet);
+        let frame = eth(0xd28b, &[], &body);
+        assert_eq!(decode(LinkType::Ethernet, &frame, 200), Decoded::NonIp);
+    }
+}
+
+/// An NSH of `words` 4-byte words announcing `next`.
+fn nsh(words: u8, next: u8) -> Vec<u8> {
+    let mut h = vec![0x00, words, 0x01, next, 0, 3, 9, 7];
+    h.resize(usize::from(words) * 4, 0);
+    h
+}
+
+#[test]
+fn nsh_payloads_are_found() {
+    let packet = ipv4(34, 17, 0, &ports(52229, 8000));
+    let frame = eth(0x894f, &[], &[nsh(6, 1), packet.clone()].concat());
+    let f = ip(decode(LinkType::Ethernet, &frame, 72));
+    assert_eq!((f.bytes, f.ports), (34, Some((52229, 8000))));
+    // NSH in NSH, then an inner Ethernet frame with a VLAN tag
+    let inner = eth(0x0800, &[0x8100], &packet);
+    let frame = eth(0x894f, &[], &[nsh(2, 4), nsh(2, 3), inner].concat());
+    assert_eq!(ip(decode(LinkType::Ethernet, &frame, 200)).bytes, 34);
+    // MPLS payload
+    let frame = eth(
+        0x894f,
+        &[],
+        &[nsh(2, 5), vec![0, 0, 0x11, 64], packet.clone()].concat(),
+    );
+    assert_eq!(ip(decode(LinkType::Ethernet, &frame, 200)).bytes, 34);
+    // a length below the fixed headers, a version bit, or a cut header: malformed
+    for bad in [nsh(1, 1), vec![0x40, 2, 1, 1, 0, 0, 0, 0]] {
+        let frame = eth(0x894f, &[], &[bad, packet.clone()].concat());
+        assert_eq!(decode(LinkType::Ethernet, &frame, 200), Decoded::Malformed);
+    }
+    let cut = eth(0x894f, &[], &[0, 2]);
+    assert_eq!(decode(LinkType::Ethernet, &cut, 200), Decoded::Malformed);
+    let frame = eth(0x894f, &[], &[nsh(2, 0x42), packet].concat());
+    assert_eq!(decode(LinkType::Ethernet, &frame, 200), Decoded::NonIp);
+}
+
+#[test]
+fn endless_shim_chains_stop() {
+    // NSH announcing NSH, far more times than any real chain: bounded, not IP
+    let chain: Vec<u8> = std::iter::repeat_n(nsh(2, 4), 100).flatten().collect();
+    let frame = eth(0x894f, &[], &chain);
+    assert_eq!(decode(LinkType::Ethernet, &frame, 2000), Decoded::NonIp);
+    let tags = [0x8100u16; 20];
+    let frame = eth(0x0800, &tags, &ipv4(40, 6, 0, &ports(1, 2)));
+    assert_eq!(decode(LinkType::Ethernet, &frame, 200), Decoded::NonIp);
+}
+
 #[test]
 fn fragments_count_their_own_length_and_only_the_first_has_ports() {
     let first = eth(0x0800, &[], &ipv4(1500, 17, 0x2000, &ports(50003, 4500)));
@@ -312,15 +429,18 @@ proptest! {
 
     #[test]
     fn mutated_valid_packets_never_panic(
-        flips in proptest::collection::vec((0usize..120, any::<u8>()), 1..8),
-        cut in 0usize..130,
-        which in 0usize..4,
+        flips in proptest::collection::vec((0usize..140, any::<u8>()), 1..8),
+        cut in 0usize..150,
+        which in 0usize..7,
     ) {
         let hbh = [6u8, 0, 0xc2, 4, 0, 1, 0, 0];
         let base = match which {
             0 => eth(0x0800, &[0x8100], &ipv4(100, 6, 0, &ports(80, 1234))),
             1 => eth(0x86dd, &[0x88a8, 0x8100], &ipv6(0, 0, &[&hbh[..], &ports(443, 1)].concat())),
             2 => eth(0x86dd, &[], &ipv6(16, 44, &[17, 0, 0, 1, 0, 0, 0, 1, 0, 53, 0, 53, 0, 8, 0, 0])),
+            4 => eth(0x88e5, &[], &[sectag(0x20, 0x8100), vec![0, 1, 0x08, 0], ipv4(60, 17, 0, &ports(53, 9))].concat()),
+            5 => eth(0x894f, &[], &[nsh(2, 4), nsh(3, 3), eth(0x86dd, &[], &ipv6(8, 6, &ports(1, 2)))].concat()),
+            6 => eth(0xd28b, &[], &[vec![0, 1, 0, 0x20, 1, 2, 3, 4, 5, 6, 0x88, 0x47], vec![0, 0, 0x11, 64], ipv4(40, 6, 0, &ports(1, 2))].concat()),
             _ => eth(0x8847, &[], &[0, 0, 0x11, 64, 0x45, 0, 0, 40]),
         };
         let mut frame = base.clone();

@@ -1,12 +1,16 @@
 //! The embedded SQLite store: WAL mode (readers never wait for the flusher), one transaction per
-//! flushed interval, upserts that add to an existing row, migrations from the schema table.
+//! flushed interval, upserts that add to an existing row (the samples, and the rollup levels a
+//! late sample falls behind the watermark of), migrations from the schema table. Rolling up,
+//! reads per level and pruning are in `levels`.
 
 mod guard;
+mod levels;
 mod quota;
 mod series;
 
-use super::schema::{sqlite_migrations, COLUMNS, STATS_COLUMNS};
+use super::schema::{sqlite_migrations, stats_table, usage_table, COLUMNS, STATS_COLUMNS};
 use super::{Query, RangeStats, Sample, Series, SeriesQuery, Store, StoreError};
+use crate::rollup::{Level, Retention, Watermarks};
 use crate::usage::{Host, Usage, CELLS};
 use rusqlite::{params, Connection, OptionalExtension};
 use std::collections::HashMap;
@@ -19,6 +23,8 @@ pub struct SqliteStore {
     /// Host ids known to be committed.
     host_ids: HashMap<Host, i64>,
     sensor_ids: HashMap<String, i64>,
+    /// Schema version (rollups exist from version 2 on; a store opened read-only may be older).
+    version: i64,
 }
 
 /// How long a writer or reader waits for a lock before reporting the store busy.
@@ -44,14 +50,19 @@ impl SqliteStore {
             conn,
             host_ids: HashMap::new(),
             sensor_ids: HashMap::new(),
+            version: 0,
         };
         store.setup().map_err(|e| store.err(e))?;
         store.migrate()?;
+        store.version = sqlite_migrations().len() as i64;
         Ok(store)
     }
 
     /// Opens an existing store for reading only (reports): never creates or migrates.
     pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Missing(path.display().to_string()));
+        }
         let conn = Connection::open_with_flags(
             path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -59,11 +70,12 @@ impl SqliteStore {
         .map_err(|e| Self::error_at(path, e))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(|e| Self::error_at(path, e))?;
-        let store = Self {
+        let mut store = Self {
             path: path.to_owned(),
             conn,
             host_ids: HashMap::new(),
             sensor_ids: HashMap::new(),
+            version: 0,
         };
         let found = store.version().map_err(|e| store.err(e))?;
         let known = sqlite_migrations().len() as i64;
@@ -74,6 +86,7 @@ impl SqliteStore {
                 known,
             });
         }
+        store.version = found;
         Ok(store)
     }
 
@@ -148,6 +161,20 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Runs reads in one read transaction, so that they see one state of the store even while
+    /// the flusher or the rollup job commits.
+    fn snapshot<T>(&self, read: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+        if !self.conn.is_autocommit() {
+            return read();
+        }
+        self.conn.execute_batch("BEGIN").map_err(|e| self.err(e))?;
+        let out = read();
+        let end = self.conn.execute_batch("COMMIT").map_err(|e| self.err(e));
+        let out = out?;
+        end?;
+        Ok(out)
+    }
+
     /// How long to wait for another writer's lock before reporting the store busy.
     pub fn set_busy_timeout(&self, wait: Duration) -> Result<(), StoreError> {
         self.conn.busy_timeout(wait).map_err(|e| self.err(e))
@@ -158,71 +185,79 @@ impl SqliteStore {
         self.version().map_err(|e| self.err(e))
     }
 
-    fn write_tx(&mut self, sample: &Sample) -> rusqlite::Result<Vec<(Host, i64)>> {
-        let tx = self.conn.transaction()?;
-        let sensor_id = match self.sensor_ids.get(&sample.sensor) {
-            Some(&id) => id,
-            None => tx.query_row(
-                "INSERT INTO sensors (name, first_seen, last_seen) VALUES (?1, ?2, ?2)
-                 ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
-                 RETURNING id",
-                params![sample.sensor, sample.start],
-                |r| r.get(0),
-            )?,
-        };
-        let mut new_hosts = Vec::new();
-        {
-            let mut host_stmt = tx.prepare_cached(
-                "INSERT INTO hosts (addr) VALUES (?1)
-                 ON CONFLICT (addr) DO UPDATE SET addr = excluded.addr RETURNING id",
+    /// Writes samples in one transaction. With `import`, first records the file's digest and
+    /// writes nothing (returns `None`) if it was recorded before.
+    fn write_tx(
+        &mut self,
+        samples: &[Sample],
+        import: Option<(&str, &str)>,
+    ) -> rusqlite::Result<Option<Ids>> {
+        // the write lock first: the watermarks read below stay true until the commit
+        let tx = self
+            .conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+        if let Some((digest, file)) = import {
+            let fresh = tx.execute(
+                "INSERT INTO imports (digest, file, imported_at, samples)
+                 VALUES (?1, ?2, strftime('%s', 'now'), ?3) ON CONFLICT (digest) DO NOTHING",
+                params![digest, file, samples.len() as i64],
             )?;
-            let mut sample_stmt = tx.prepare_cached(&upsert_sql())?;
-            let mut values: Vec<i64> = Vec::with_capacity(4 + CELLS);
-            for (host, usage) in &sample.hosts {
-                let host_id = match self.host_ids.get(host) {
-                    Some(&id) => id,
-                    None => {
-                        let id: i64 = host_stmt.query_row([host.to_string()], |r| r.get(0))?;
-                        new_hosts.push((*host, id));
-                        id
-                    }
-                };
-                values.clear();
-                values.extend([
-                    sample.start,
-                    sensor_id,
-                    host_id,
-                    i64::from(sample.interval_s),
-                ]);
-                values.extend(usage.0.iter().map(|&v| db_int(v)));
-                sample_stmt.execute(rusqlite::params_from_iter(values.iter()))?;
+            if fresh == 0 {
+                return Ok(None);
             }
-            let s = &sample.stats;
-            let k = &sample.kernel;
-            let stats = [
-                s.packets,
-                s.accounted,
-                s.bytes,
-                s.foreign,
-                s.non_ip,
-                s.malformed,
-                s.length_mismatch,
-                k.received,
-                k.dropped,
-                k.if_dropped,
-            ];
-            let mut stats_stmt = tx.prepare_cached(&stats_upsert_sql())?;
-            let mut values = vec![sample.start, sensor_id, i64::from(sample.interval_s)];
-            values.extend(stats.iter().map(|&v| db_int(v)));
-            stats_stmt.execute(rusqlite::params_from_iter(values.iter()))?;
-            tx.execute(
-                "UPDATE sensors SET last_seen = max(last_seen, ?2) WHERE id = ?1",
-                params![sensor_id, sample.start],
+        }
+        // read in the transaction: another process may have rolled up since
+        let marks = levels::read_marks(&tx)?;
+        let mut fresh = Ids::default();
+        for sample in samples {
+            write_sample(
+                &tx,
+                &self.host_ids,
+                &self.sensor_ids,
+                &mut fresh,
+                &marks,
+                sample,
             )?;
         }
         tx.commit()?;
-        self.sensor_ids.insert(sample.sensor.clone(), sensor_id);
-        Ok(new_hosts)
+        Ok(Some(fresh))
+    }
+
+    /// Keeps the ids of a committed transaction.
+    fn remember(&mut self, ids: Ids) {
+        self.host_ids.extend(ids.hosts);
+        self.sensor_ids.extend(ids.sensors);
+    }
+
+    /// Writes the samples read from one imported file in one transaction, unless a file with
+    /// the same digest was imported before (then returns false and writes nothing).
+    pub fn import(
+        &mut self,
+        digest: &str,
+        file: &str,
+        samples: &[Sample],
+    ) -> Result<bool, StoreError> {
+        match self
+            .write_tx(samples, Some((digest, file)))
+            .map_err(|e| self.err(e))?
+        {
+            Some(ids) => {
+                self.remember(ids);
+                Ok(true)
+            }
+            None => Ok(false),
+        }
+    }
+
+    /// Whether a file with this digest was imported.
+    pub fn imported(&self, digest: &str) -> Result<bool, StoreError> {
+        self.conn
+            .query_row(
+                "SELECT count(*) > 0 FROM imports WHERE digest = ?1",
+                [digest],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))
     }
 
     fn sensor_filter(&self, q: &Query) -> Result<Option<i64>, StoreError> {
@@ -257,76 +292,196 @@ impl SqliteStore {
     }
 }
 
-/// `INSERT ... ON CONFLICT DO UPDATE` adding every usage column.
-fn upsert_sql() -> String {
-    let cols = COLUMNS.join(", ");
-    let marks: Vec<String> = (1..=4 + CELLS).map(|i| format!("?{i}")).collect();
-    let adds: Vec<String> = COLUMNS
+/// Ids created by a transaction, cached once it commits.
+#[derive(Default)]
+struct Ids {
+    hosts: HashMap<Host, i64>,
+    sensors: HashMap<String, i64>,
+}
+
+/// Writes one sample inside a transaction, and adds it to the rollup levels whose watermark
+/// is past it.
+fn write_sample(
+    tx: &rusqlite::Transaction<'_>,
+    host_ids: &HashMap<Host, i64>,
+    sensor_ids: &HashMap<String, i64>,
+    fresh: &mut Ids,
+    marks: &Watermarks,
+    sample: &Sample,
+) -> rusqlite::Result<()> {
+    let sensor_id = match sensor_ids
+        .get(&sample.sensor)
+        .or_else(|| fresh.sensors.get(&sample.sensor))
+    {
+        Some(&id) => id,
+        None => {
+            let id = tx.query_row(
+                "INSERT INTO sensors (name, first_seen, last_seen) VALUES (?1, ?2, ?2)
+                 ON CONFLICT (name) DO UPDATE SET last_seen = max(last_seen, excluded.last_seen)
+                 RETURNING id",
+                params![sample.sensor, sample.start],
+                |r| r.get(0),
+            )?;
+            fresh.sensors.insert(sample.sensor.clone(), id);
+            id
+        }
+    };
+    let mut host_stmt = tx.prepare_cached(
+        "INSERT INTO hosts (addr) VALUES (?1)
+         ON CONFLICT (addr) DO UPDATE SET addr = excluded.addr RETURNING id",
+    )?;
+    // One upsert per level written; the samples' interval is the last value, the rollups
+    // take every value but that one.
+    let mut usage_stmts = Vec::with_capacity(Level::ALL.len());
+    let mut stats_stmts = Vec::with_capacity(Level::ALL.len());
+    for level in Level::ALL {
+        if marks.of(level).is_some_and(|m| sample.start < m) {
+            usage_stmts.push((level, tx.prepare_cached(&usage_upsert_sql(level))?));
+            stats_stmts.push((level, tx.prepare_cached(&stats_upsert_sql(level))?));
+        }
+    }
+    let interval = i64::from(sample.interval_s);
+    let mut values: Vec<i64> = Vec::with_capacity(4 + CELLS);
+    for (host, usage) in &sample.hosts {
+        let host_id = match host_ids.get(host).or_else(|| fresh.hosts.get(host)) {
+            Some(&id) => id,
+            None => {
+                let id: i64 = host_stmt.query_row([host.to_string()], |r| r.get(0))?;
+                fresh.hosts.insert(*host, id);
+                id
+            }
+        };
+        values.clear();
+        values.extend([sample.start, sensor_id, host_id]);
+        values.extend(usage.0.iter().map(|&v| db_int(v)));
+        values.push(interval);
+        write_levels(&mut usage_stmts, &mut values, sample.start)?;
+    }
+    let s = &sample.stats;
+    let k = &sample.kernel;
+    let stats = [
+        s.packets,
+        s.accounted,
+        s.bytes,
+        s.foreign,
+        s.non_ip,
+        s.malformed,
+        s.length_mismatch,
+        k.received,
+        k.dropped,
+        k.if_dropped,
+    ];
+    values.clear();
+    values.extend([sample.start, sensor_id]);
+    values.extend(stats.iter().map(|&v| db_int(v)));
+    values.push(interval);
+    write_levels(&mut stats_stmts, &mut values, sample.start)?;
+    tx.execute(
+        "UPDATE sensors SET last_seen = max(last_seen, ?2) WHERE id = ?1",
+        params![sensor_id, sample.start],
+    )?;
+    Ok(())
+}
+
+/// Runs each level's upsert on `values` (`[ts, keys.., counters.., interval]`), with the time
+/// moved to the level's bucket; rollups take every value but the interval.
+fn write_levels(
+    stmts: &mut [(Level, rusqlite::CachedStatement<'_>)],
+    values: &mut [i64],
+    start: i64,
+) -> rusqlite::Result<()> {
+    let all = values.len();
+    for (level, stmt) in stmts.iter_mut() {
+        if let Some(ts) = values.first_mut() {
+            *ts = level.floor(start);
+        }
+        let n = if *level == Level::Samples {
+            all
+        } else {
+            all - 1
+        };
+        stmt.execute(rusqlite::params_from_iter(values.iter().take(n)))?;
+    }
+    Ok(())
+}
+
+/// `INSERT ... ON CONFLICT DO UPDATE` adding every counter: values are the keys, the counters,
+/// then the `extra` columns (kept from the first write).
+fn upsert_sql(table: &str, keys: &[&str], counters: &[&str], extra: &[&str]) -> String {
+    let cols: Vec<&str> = keys.iter().chain(counters).chain(extra).copied().collect();
+    let marks: Vec<String> = (1..=cols.len()).map(|i| format!("?{i}")).collect();
+    let adds: Vec<String> = counters
         .iter()
         .map(|c| format!("{c} = {c} + excluded.{c}"))
         .collect();
     format!(
-        "INSERT INTO samples (ts, sensor_id, host_id, interval_s, {cols}) VALUES ({})
-         ON CONFLICT (ts, sensor_id, host_id) DO UPDATE SET {}",
+        "INSERT INTO {table} ({}) VALUES ({})
+         ON CONFLICT ({}) DO UPDATE SET {}",
+        cols.join(", "),
         marks.join(", "),
+        keys.join(", "),
         adds.join(", ")
     )
 }
 
-fn stats_upsert_sql() -> String {
-    let cols = STATS_COLUMNS.join(", ");
-    let marks: Vec<String> = (1..=3 + STATS_COLUMNS.len())
-        .map(|i| format!("?{i}"))
-        .collect();
-    let adds: Vec<String> = STATS_COLUMNS
-        .iter()
-        .map(|c| format!("{c} = {c} + excluded.{c}"))
-        .collect();
-    format!(
-        "INSERT INTO capture_stats (ts, sensor_id, interval_s, {cols}) VALUES ({})
-         ON CONFLICT (ts, sensor_id) DO UPDATE SET {}",
-        marks.join(", "),
-        adds.join(", ")
+fn usage_upsert_sql(level: Level) -> String {
+    let counters: Vec<&str> = COLUMNS.iter().map(String::as_str).collect();
+    let extra: &[&str] = if level == Level::Samples {
+        &["interval_s"]
+    } else {
+        &[]
+    };
+    upsert_sql(
+        usage_table(level),
+        &["ts", "sensor_id", "host_id"],
+        &counters,
+        extra,
+    )
+}
+
+fn stats_upsert_sql(level: Level) -> String {
+    let extra: &[&str] = if level == Level::Samples {
+        &["interval_s"]
+    } else {
+        &[]
+    };
+    upsert_sql(
+        stats_table(level),
+        &["ts", "sensor_id"],
+        &STATS_COLUMNS,
+        extra,
     )
 }
 
 impl Store for SqliteStore {
     fn write(&mut self, sample: &Sample) -> Result<(), StoreError> {
-        let new_hosts = self.write_tx(sample).map_err(|e| self.err(e))?;
-        self.host_ids.extend(new_hosts);
+        let ids = self
+            .write_tx(std::slice::from_ref(sample), None)
+            .map_err(|e| self.err(e))?;
+        if let Some(ids) = ids {
+            self.remember(ids);
+        }
         Ok(())
     }
 
-    fn usage_by_host(&self, q: &Query) -> Result<Vec<(Host, Usage)>, StoreError> {
-        let sensor = self.sensor_filter(q)?;
-        let sums: Vec<String> = COLUMNS.iter().map(|c| format!("sum(s.{c})")).collect();
-        let sql = format!(
-            "SELECT h.addr, {} FROM samples s JOIN hosts h ON h.id = s.host_id
-             WHERE s.ts >= ?1 AND s.ts < ?2 AND (?3 IS NULL OR s.sensor_id = ?3)
-             GROUP BY s.host_id",
-            sums.join(", ")
-        );
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![q.from, q.to, sensor], |r| {
-                let addr: String = r.get(0)?;
-                let mut usage = Usage::default();
-                for (i, v) in usage.0.iter_mut().enumerate() {
-                    *v = r.get::<_, i64>(i + 1)?.max(0) as u64;
-                }
-                Ok((addr, usage))
-            })
-            .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (addr, usage) = row.map_err(|e| self.err(e))?;
-            let host = addr.parse().map_err(|_| StoreError::BadHost {
-                path: self.path.display().to_string(),
-                addr,
-            })?;
-            out.push((host, usage));
+    fn roll_up(&mut self, complete_before: i64, max_buckets: usize) -> Result<usize, StoreError> {
+        self.roll_levels(complete_before, max_buckets)
+    }
+
+    fn watermarks(&self) -> Result<Watermarks, StoreError> {
+        if self.version < 2 {
+            // a store not migrated yet (opened read-only): samples only
+            return Ok(Watermarks::default());
         }
-        Ok(out)
+        levels::read_marks(&self.conn).map_err(|e| self.err(e))
+    }
+
+    fn usage_at(&self, level: Level, q: &Query) -> Result<Vec<(Host, Usage)>, StoreError> {
+        self.read_usage(level, q)
+    }
+
+    fn usage_by_host(&self, q: &Query) -> Result<Vec<(Host, Usage)>, StoreError> {
+        self.snapshot(|| super::planned_usage(self, q))
     }
 
     fn series(&self, q: &SeriesQuery) -> Result<Series, StoreError> {
@@ -338,35 +493,32 @@ impl Store for SqliteStore {
     }
 
     fn stats(&self, q: &Query) -> Result<RangeStats, StoreError> {
-        let sensor = self.sensor_filter(q)?;
-        let sums: Vec<String> = STATS_COLUMNS
-            .iter()
-            .map(|c| format!("coalesce(sum({c}), 0)"))
-            .collect();
-        let sql = format!(
-            "SELECT {} FROM capture_stats WHERE ts >= ?1 AND ts < ?2 AND (?3 IS NULL OR sensor_id = ?3)",
-            sums.join(", ")
-        );
-        self.conn
-            .query_row(&sql, params![q.from, q.to, sensor], |r| {
-                let v = |i: usize| r.get::<_, i64>(i).map(|x| x.max(0) as u64);
-                Ok(RangeStats {
-                    packets: crate::counters::PacketStats {
-                        packets: v(0)?,
-                        accounted: v(1)?,
-                        bytes: v(2)?,
-                        foreign: v(3)?,
-                        non_ip: v(4)?,
-                        malformed: v(5)?,
-                        length_mismatch: v(6)?,
-                    },
-                    kernel: crate::capture::live::KernelStats {
-                        received: v(7)?,
-                        dropped: v(8)?,
-                        if_dropped: v(9)?,
-                    },
-                })
-            })
-            .map_err(|e| self.err(e))
+        self.snapshot(|| super::planned_stats(self, q))
+    }
+
+    fn series_at(
+        &self,
+        level: Level,
+        q: &Query,
+        host: Option<&Host>,
+    ) -> Result<Vec<(i64, Usage)>, StoreError> {
+        self.read_series(level, q, host)
+    }
+
+    fn stats_at(&self, level: Level, q: &Query) -> Result<RangeStats, StoreError> {
+        self.read_stats(level, q)
+    }
+
+    fn prune(
+        &mut self,
+        retention: &Retention,
+        now: i64,
+        max_rows: usize,
+    ) -> Result<usize, StoreError> {
+        self.prune_levels(retention, now, max_rows)
+    }
+
+    fn kept_since(&self, level: Level) -> Result<Option<i64>, StoreError> {
+        self.read_kept_since(level)
     }
 }

@@ -36,11 +36,17 @@ pub fn shared_corpus() -> Option<PathBuf> {
     p.is_dir().then_some(p)
 }
 
-/// A config file in `dir` accounting `local`, storing into `dir/bw.db`.
+/// A config file in `dir` accounting `local`, storing into `dir/bw.db`. Unless `extra` has a
+/// `[service]` table, `run` keeps root (`user = "root"`): tests of the privilege drop say so.
 pub fn config(dir: &Path, local: &[&str], extra: &str) -> PathBuf {
     let nets: Vec<String> = local.iter().map(|n| format!("\"{n}\"")).collect();
+    let service = if extra.contains("[service]") {
+        ""
+    } else {
+        "[service]\nuser = \"root\"\n"
+    };
     let text = format!(
-        "sensor = \"test\"\n{extra}\n[accounting]\nlocal = [{}]\n[storage]\nsqlite = \"{}\"\n",
+        "sensor = \"test\"\n{extra}\n[accounting]\nlocal = [{}]\n[storage]\nsqlite = \"{}\"\n{service}",
         nets.join(", "),
         dir.join("bw.db").display()
     );
@@ -129,4 +135,65 @@ pub fn is_root() -> bool {
                 .and_then(|l| l.split_whitespace().nth(2).map(|u| u == "0"))
         })
         .unwrap_or(false)
+}
+
+/// `report --format json` with these period arguments, rows keyed by address.
+pub fn report_rows(cfg: &Path, period: &[&str]) -> BTreeMap<String, Value> {
+    let out = run_ok(
+        bwacct()
+            .arg("-c")
+            .arg(cfg)
+            .arg("report")
+            .args(period)
+            .args(["--format", "json"]),
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("report JSON");
+    v["rows"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r["ip"].as_str().expect("ip").to_owned(), r.clone()))
+        .collect()
+}
+
+/// Adds report rows together, address by address, every number (totals and classes).
+pub fn sum_rows(reports: &[BTreeMap<String, Value>]) -> BTreeMap<String, Value> {
+    fn add(a: &mut Value, b: &Value) {
+        match (a, b) {
+            (Value::Object(a), Value::Object(b)) => {
+                for (k, v) in b {
+                    match a.get_mut(k) {
+                        Some(x) => add(x, v),
+                        None => {
+                            a.insert(k.clone(), v.clone());
+                        }
+                    }
+                }
+            }
+            (a @ Value::Number(_), Value::Number(b)) => {
+                let sum = a.as_u64().unwrap_or(0) + b.as_u64().unwrap_or(0);
+                *a = Value::from(sum);
+            }
+            _ => {}
+        }
+    }
+    let mut out: BTreeMap<String, Value> = BTreeMap::new();
+    for rows in reports {
+        for (ip, row) in rows {
+            match out.get_mut(ip) {
+                Some(acc) => add(acc, row),
+                None => {
+                    out.insert(ip.clone(), row.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// The truth file beside a capture.
+pub fn truth_of(capture: &Path) -> Value {
+    let text =
+        std::fs::read_to_string(format!("{}.truth.json", capture.display())).expect("truth file");
+    serde_json::from_str(&text).expect("truth JSON")
 }

@@ -2,14 +2,24 @@
 //! the dashboard over HTTP and in a real browser, and its command line. One test binary,
 //! grouped by theme.
 
+mod access;
 mod browser;
+mod cdf;
 mod common;
+mod config_checks;
 mod corpus;
+mod durability;
 mod guard;
 mod live;
 mod live_web;
+mod names;
 mod pcapgen;
+mod privilege;
 mod quota;
+mod real_corpus;
+mod reports;
+mod rollups;
 mod run_quota;
+mod service;
 mod shaping;
 mod web;

@@ -116,6 +116,28 @@ fn a_customer_over_its_allotment_fires_the_hook_once() {
         r["used"],
         truth_total(&truth, &["198.51.100.2", "198.51.100.3"], "rx_bytes")
     );
+    // The HTML report shows each customer with its allotment use at the end of the day.
+    let html = run_ok(bwacct().arg("-c").arg(&cfg).args([
+        "report",
+        "--day",
+        "2024-01-01",
+        "--format",
+        "html",
+    ]));
+    let html = String::from_utf8_lossy(&html.stdout);
+    let section = &html[html
+        .find("<section id=\"customers\">")
+        .expect("customers section")..];
+    let goneril = section
+        .lines()
+        .find(|l| l.contains(">goneril<"))
+        .expect("a row for goneril");
+    assert!(goneril.starts_with("<tr class=\"over\">"), "{goneril}");
+    assert!(
+        goneril.contains(&format!("data-bytes=\"{used}\"")),
+        "{goneril}"
+    );
+    assert!(goneril.contains("(127 %)"), "{goneril}");
     let table =
         run_ok(
             bwacct()

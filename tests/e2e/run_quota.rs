@@ -31,6 +31,7 @@ fn write(cfg: &Path, dir: &Path, net: &Netns, gb: &str, classifier: &str) {
          [capture]\ninterfaces = [\"{vif}\"]\n\
          [accounting]\nlocal = [\"198.51.100.0/24\"]\ninterval_s = 1\n\
          [storage]\nsqlite = \"{db}\"\n\
+         [service]\nuser = \"root\"\n\
          [[customer]]\nname = \"regan\"\naddresses = [\"198.51.100.20\"]\nvif = \"{vif}\"\nmark = 7\n\
          allotment = {{ monthly_gb = {gb} }}\nshape = {{ rate = \"1mbit\" }}\n\
          [shaping]\nuplink = \"up0\"\nauto = true\nclassifier = \"{classifier}\"\n\

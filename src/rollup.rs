@@ -1,0 +1,318 @@
+//! Rollup levels (per-interval samples, hourly, daily: UTC buckets), the plan that answers a
+//! time range from the coarsest levels that answer it exactly, and the retention per level.
+//! Pure arithmetic on Unix seconds: the stores keep the tables, this module does no I/O.
+//!
+//! A rollup level holds exactly the samples that start before its watermark: a periodic job
+//! sums whole buckets of the finer level and moves the watermark past them, and a sample
+//! written later below a watermark is added to that level in the same transaction. So every
+//! level below its watermark sums to the samples, bucket by bucket, and the plan reads a level
+//! only there.
+
+/// Seconds in an hour bucket.
+pub const HOUR: i64 = 3600;
+/// Seconds in a (UTC) day bucket.
+pub const DAY: i64 = 86_400;
+
+/// Where usage is kept: every flushed interval, or summed per UTC hour or UTC day. A row of a
+/// level holds everything whose interval *starts* in its bucket, so a range whose ends fall on
+/// bucket boundaries sums to the same totals at every level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Level {
+    Samples,
+    Hourly,
+    Daily,
+}
+
+impl Level {
+    /// Finest first.
+    pub const ALL: [Level; 3] = [Level::Samples, Level::Hourly, Level::Daily];
+
+    /// Width of a bucket in seconds; samples have no bucket of their own.
+    pub fn bucket(self) -> Option<i64> {
+        match self {
+            Level::Samples => None,
+            Level::Hourly => Some(HOUR),
+            Level::Daily => Some(DAY),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Samples => "samples",
+            Level::Hourly => "hourly",
+            Level::Daily => "daily",
+        }
+    }
+
+    /// The next finer level (samples have none).
+    pub fn finer(self) -> Option<Level> {
+        match self {
+            Level::Samples => None,
+            Level::Hourly => Some(Level::Samples),
+            Level::Daily => Some(Level::Hourly),
+        }
+    }
+
+    /// The start of the bucket holding `ts` (samples: `ts` itself).
+    pub fn floor(self, ts: i64) -> i64 {
+        self.bucket().map_or(ts, |w| floor(ts, w))
+    }
+}
+
+fn floor(ts: i64, width: i64) -> i64 {
+    ts - ts.rem_euclid(width)
+}
+
+fn ceil(ts: i64, width: i64) -> i64 {
+    let f = floor(ts, width);
+    if f == ts {
+        ts
+    } else {
+        f.saturating_add(width)
+    }
+}
+
+/// One part of a range and the level that answers it: `[from, to)`, both on `level`'s bucket
+/// boundaries (any second for samples).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Piece {
+    pub level: Level,
+    pub from: i64,
+    pub to: i64,
+}
+
+/// Up to where each rollup level holds every sample (exclusive; `None`: it holds nothing).
+/// Aligned on the level's buckets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Watermarks {
+    pub hourly: Option<i64>,
+    pub daily: Option<i64>,
+}
+
+impl Watermarks {
+    /// Levels that hold everything (a plan that may read any level anywhere).
+    pub const ALL: Watermarks = Watermarks {
+        hourly: Some(i64::MAX),
+        daily: Some(i64::MAX),
+    };
+
+    /// Where `level` answers up to (samples: everywhere).
+    pub fn of(&self, level: Level) -> Option<i64> {
+        match level {
+            Level::Samples => Some(i64::MAX),
+            Level::Hourly => self.hourly,
+            Level::Daily => self.daily,
+        }
+    }
+}
+
+/// Splits `[from, to)` into at most seven pieces, each answered exactly by the coarsest level
+/// whose buckets it spans and that holds it (below its watermark): whole UTC days from `daily`,
+/// whole hours from `hourly`, the rest from samples. In time order.
+pub fn plan(from: i64, to: i64, marks: &Watermarks) -> Vec<Piece> {
+    plan_up_to(from, to, Level::Daily, marks)
+}
+
+/// [`plan`] with no level coarser than `coarsest` (e.g. a graph that wants hourly points).
+pub fn plan_up_to(from: i64, to: i64, coarsest: Level, marks: &Watermarks) -> Vec<Piece> {
+    let mut out = Vec::new();
+    split(from, to, coarsest, marks, &mut out);
+    out
+}
+
+fn split(from: i64, to: i64, level: Level, marks: &Watermarks, out: &mut Vec<Piece>) {
+    if from >= to {
+        return;
+    }
+    let (Some(width), Some(finer)) = (level.bucket(), level.finer()) else {
+        out.push(Piece { level, from, to });
+        return;
+    };
+    // the level answers below its watermark only
+    let mark = marks.of(level).unwrap_or(i64::MIN);
+    if from >= mark {
+        return split(from, to, finer, marks, out);
+    }
+    if to > mark {
+        split(from, mark, level, marks, out);
+        return split(mark, to, finer, marks, out);
+    }
+    let (a, b) = (ceil(from, width), floor(to, width));
+    if a >= b {
+        split(from, to, finer, marks, out);
+    } else {
+        split(from, a, finer, marks, out);
+        out.push(Piece {
+            level,
+            from: a,
+            to: b,
+        });
+        split(b, to, finer, marks, out);
+    }
+}
+
+/// How long each level is kept, in days; 0 keeps it forever. A coarser level is kept at least
+/// as long as a finer one (the configuration checks it), so the plan never reads a pruned level
+/// where a finer one would still answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    pub samples_days: u32,
+    pub hourly_days: u32,
+    pub daily_days: u32,
+}
+
+impl Default for Retention {
+    /// Samples 35 days (a billing month and some), hourly 400 days, daily 10 years.
+    fn default() -> Self {
+        Self {
+            samples_days: 35,
+            hourly_days: 400,
+            daily_days: 3653,
+        }
+    }
+}
+
+impl Retention {
+    pub fn days(&self, level: Level) -> u32 {
+        match level {
+            Level::Samples => self.samples_days,
+            Level::Hourly => self.hourly_days,
+            Level::Daily => self.daily_days,
+        }
+    }
+
+    /// Rows of `level` whose bucket starts before this time are pruned (`None`: kept forever).
+    /// Aligned on the next coarser bucket (samples on the hour, hourly and daily on the UTC
+    /// day), so what a finer level lost is still answered whole by a coarser one.
+    pub fn cutoff(&self, level: Level, now: i64) -> Option<i64> {
+        let days = self.days(level);
+        if days == 0 {
+            return None;
+        }
+        let align = match level {
+            Level::Samples => HOUR,
+            Level::Hourly | Level::Daily => DAY,
+        };
+        Some(floor(now.saturating_sub(i64::from(days) * DAY), align))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T0: i64 = 1_793_491_200; // 2026-11-01T00:00:00Z
+
+    fn p(level: Level, from: i64, to: i64) -> Piece {
+        Piece { level, from, to }
+    }
+
+    fn plan(from: i64, to: i64) -> Vec<Piece> {
+        super::plan(from, to, &Watermarks::ALL)
+    }
+
+    #[test]
+    fn whole_days_come_from_daily_and_the_edges_from_finer_levels() {
+        use Level::*;
+        // 2026-11-01T10:30 .. 2026-11-04T05:15
+        let from = T0 + 10 * HOUR + 1800;
+        let to = T0 + 3 * DAY + 5 * HOUR + 900;
+        assert_eq!(
+            plan(from, to),
+            vec![
+                p(Samples, from, T0 + 11 * HOUR),
+                p(Hourly, T0 + 11 * HOUR, T0 + DAY),
+                p(Daily, T0 + DAY, T0 + 3 * DAY),
+                p(Hourly, T0 + 3 * DAY, T0 + 3 * DAY + 5 * HOUR),
+                p(Samples, T0 + 3 * DAY + 5 * HOUR, to),
+            ]
+        );
+        // a UTC day is one daily piece
+        assert_eq!(plan(T0, T0 + DAY), vec![p(Daily, T0, T0 + DAY)]);
+        // a Berlin day (23:00Z .. 23:00Z) is answered by hourly rows only
+        assert_eq!(
+            plan(T0 - HOUR, T0 + 23 * HOUR),
+            vec![p(Hourly, T0 - HOUR, T0 + 23 * HOUR)]
+        );
+        // an Indian day (18:30Z .. 18:30Z): half hours from samples
+        assert_eq!(
+            plan(T0 - 5 * HOUR - 1800, T0 + 18 * HOUR + 1800),
+            vec![
+                p(Samples, T0 - 5 * HOUR - 1800, T0 - 5 * HOUR),
+                p(Hourly, T0 - 5 * HOUR, T0 + 18 * HOUR),
+                p(Samples, T0 + 18 * HOUR, T0 + 18 * HOUR + 1800),
+            ]
+        );
+        assert_eq!(plan(T0 + 60, T0 + 120), vec![p(Samples, T0 + 60, T0 + 120)]);
+        assert!(plan(T0, T0).is_empty());
+        assert_eq!(
+            plan_up_to(T0, T0 + 2 * DAY, Hourly, &Watermarks::ALL),
+            vec![p(Hourly, T0, T0 + 2 * DAY)]
+        );
+    }
+
+    #[test]
+    fn levels_answer_only_below_their_watermarks() {
+        use Level::*;
+        // daily holds up to day 2, hourly up to 05:00 of day 3
+        let marks = Watermarks {
+            hourly: Some(T0 + 2 * DAY + 5 * HOUR),
+            daily: Some(T0 + 2 * DAY),
+        };
+        assert_eq!(
+            super::plan(T0, T0 + 4 * DAY, &marks),
+            vec![
+                p(Daily, T0, T0 + 2 * DAY),
+                p(Hourly, T0 + 2 * DAY, T0 + 2 * DAY + 5 * HOUR),
+                p(Samples, T0 + 2 * DAY + 5 * HOUR, T0 + 4 * DAY),
+            ]
+        );
+        // nothing rolled up: samples only
+        assert_eq!(
+            super::plan(T0, T0 + 4 * DAY, &Watermarks::default()),
+            vec![p(Samples, T0, T0 + 4 * DAY)]
+        );
+    }
+
+    #[test]
+    fn pieces_tile_the_range() {
+        let some = Watermarks {
+            hourly: Some(T0 + 7 * HOUR),
+            daily: Some(T0),
+        };
+        for marks in [Watermarks::ALL, some, Watermarks::default()] {
+            for (from, to) in [
+                (T0 - 7, T0 + 40 * DAY + 17),
+                (-DAY - 5, DAY + 5),
+                (T0 + 3599, T0 + 3601),
+            ] {
+                let pieces = super::plan(from, to, &marks);
+                assert_eq!(pieces.first().map(|p| p.from), Some(from));
+                assert_eq!(pieces.last().map(|p| p.to), Some(to));
+                for w in pieces.windows(2) {
+                    assert_eq!(w[0].to, w[1].from);
+                }
+                for piece in &pieces {
+                    if let Some(width) = piece.level.bucket() {
+                        assert_eq!(piece.from.rem_euclid(width), 0);
+                        assert_eq!(piece.to.rem_euclid(width), 0);
+                        assert!(piece.to <= marks.of(piece.level).unwrap());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn cutoffs_align_on_the_next_coarser_bucket() {
+        let r = Retention::default();
+        let now = T0 + 40 * DAY + 5 * HOUR + 1234;
+        assert_eq!(r.cutoff(Level::Samples, now), Some(T0 + 5 * DAY + 5 * HOUR));
+        assert_eq!(
+            r.cutoff(Level::Hourly, now),
+            Some(T0 + 40 * DAY - 400 * DAY)
+        );
+        let forever = Retention { daily_days: 0, ..r };
+        assert_eq!(forever.cutoff(Level::Daily, now), None);
+    }
+}

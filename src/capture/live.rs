@@ -439,7 +439,8 @@ impl LiveSource {
 
 /// One `pcap_dispatch`: every packet the ring holds, in one counter batch (opened only if a
 /// packet is there). Frames stamped before `joined_us` are skipped and counted in `skipped`.
-/// `tap` (the guard) sees every counted frame, then the wall clock.
+/// `tap` (the guard) sees every counted frame in the interval of its timestamp, then the wall
+/// clock (so that a quiet thread hands its intervals over too).
 fn read(
     cap: &mut Capture<Active>,
     (link, joined_us): (LinkType, i64),
@@ -469,6 +470,8 @@ fn read(
                 }
                 let b = batch.get_or_insert_with(|| writer.batch());
                 let decoded = parse::decode(link, p.data, p.header.len);
+                // a frame belongs to the interval of its kernel timestamp
+                tap.clock(p.header.ts.tv_sec);
                 tap.frame(p.header.ts.tv_sec, link, p.data, p.header.len, &decoded);
                 acct.count(b, decoded, p.header.len);
             });

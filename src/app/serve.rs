@@ -36,6 +36,7 @@ pub struct Bound {
     listener: tokio::net::TcpListener,
     tls: Option<Arc<ServerConfig>>,
     access: Option<Arc<Access>>,
+    limits: config::Limits,
 }
 
 /// Binds `listen` for the dashboard of `web`, saying so. Refuses an address that other
@@ -69,6 +70,7 @@ pub async fn bind(listen: SocketAddr, web: &config::Web) -> Result<Bound, AppErr
         listener,
         tls,
         access,
+        limits: web.limits,
     })
 }
 
@@ -83,7 +85,14 @@ impl Bound {
             Some(a) => ctx.with_access(a),
             None => ctx,
         };
-        web::serve_on(self.listener, self.tls, Arc::new(ctx), shutdown).await
+        web::serve_on(
+            self.listener,
+            self.tls,
+            self.limits,
+            Arc::new(ctx),
+            shutdown,
+        )
+        .await
     }
 }
 

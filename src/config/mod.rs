@@ -19,7 +19,7 @@ pub use names::Names;
 pub use report::{parse_zone, Report};
 pub use service::{Service, DEFAULT_USER};
 pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
-pub use web::{Access, Tls, Web, DEFAULT_LISTEN, MIN_TOKEN_LEN};
+pub use web::{Access, Limits, Tls, Web, DEFAULT_LISTEN, MIN_TOKEN_LEN};
 
 use crate::account::CountMode;
 use crate::classify::App;

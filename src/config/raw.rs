@@ -161,6 +161,8 @@ pub struct RawWeb {
     pub metrics_tokens: Option<Spanned<Vec<Spanned<String>>>>,
     pub tls_cert: Option<Spanned<String>>,
     pub tls_key: Option<Spanned<String>>,
+    pub max_connections: Option<Spanned<i64>>,
+    pub client_timeout_s: Option<Spanned<i64>>,
 }
 
 /// `[names]`: names shown for addresses.

@@ -1,6 +1,6 @@
 //! `[web]`: where the dashboard, the JSON API and `/metrics` listen, who may see them (users with
-//! argon2 password hashes, bearer tokens) and the TLS certificate. Localhost by default; another
-//! address only when the operator writes it. Tokens are kept as SHA-256 digests only, so that no
+//! argon2 password hashes, bearer tokens), the TLS certificate and the limits put on clients.
+//! Localhost by default; another address only when the operator writes it. Tokens are kept as SHA-256 digests only, so that no
 //! printout of the settings shows a secret.
 
 use super::raw::RawWeb;
@@ -8,6 +8,7 @@ use super::{VResult, Validator};
 use sha2::{Digest, Sha256};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 use toml::Spanned;
 
 /// The listening address when `[web]` gives none (and for `serve` without `[web]`).
@@ -21,6 +22,7 @@ pub struct Web {
     pub listen: SocketAddr,
     pub access: Access,
     pub tls: Option<Tls>,
+    pub limits: Limits,
 }
 
 impl Default for Web {
@@ -29,6 +31,26 @@ impl Default for Web {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             access: Access::default(),
             tls: None,
+            limits: Limits::default(),
+        }
+    }
+}
+
+/// What one client may hold of the server.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Limits {
+    /// Connections open at once; further clients wait in the kernel's backlog.
+    pub max_connections: usize,
+    /// How long a client may take for its TLS handshake and to send a request head (and may
+    /// stay idle between requests), and how long a write of the answer may wait for it to read.
+    pub client_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_connections: 256,
+            client_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -74,8 +96,10 @@ impl Web {
             "no access control".to_owned()
         };
         let mut s = format!(
-            "web         {scheme}://{} ({access}; run serves it)",
-            self.listen
+            "web         {scheme}://{} ({access}; at most {} connections, {} s per client step; run serves it)",
+            self.listen,
+            self.limits.max_connections,
+            self.limits.client_timeout.as_secs()
         );
         if let Some(t) = &self.tls {
             s.push_str(&format!(
@@ -127,10 +151,26 @@ impl Validator<'_> {
             tokens: self.tokens(raw.tokens)?,
             metrics_tokens: self.tokens(raw.metrics_tokens)?,
         };
+        let defaults = Limits::default();
+        let limits = Limits {
+            max_connections: self.int(
+                &raw.max_connections,
+                defaults.max_connections as i64,
+                1,
+                65_536,
+            )? as usize,
+            client_timeout: Duration::from_secs(self.int(
+                &raw.client_timeout_s,
+                defaults.client_timeout.as_secs() as i64,
+                1,
+                300,
+            )? as u64),
+        };
         Ok(Some(Web {
             listen,
             access,
             tls,
+            limits,
         }))
     }
 
@@ -217,6 +257,11 @@ mod tests {
         assert!(c
             .describe()
             .contains("https://0.0.0.0:8443 (1 user(s), 1 token(s), 0 metrics token(s)"));
+        assert_eq!(w.limits, crate::config::Limits::default());
+        let c = parse("[web]\nmax_connections = 8\nclient_timeout_s = 2\n").unwrap();
+        let limits = c.web.unwrap().limits;
+        assert_eq!(limits.max_connections, 8);
+        assert_eq!(limits.client_timeout, std::time::Duration::from_secs(2));
         let cases: &[(&str, &[&str])] = &[
             (
                 "[web]\nusers = { alice = \"secret\" }\n",
@@ -248,6 +293,14 @@ mod tests {
                 &["w.toml:2:", "needs tls_cert"],
             ),
             ("[web]\nuser = {}\n", &["w.toml:2:", "did you mean `users`"]),
+            (
+                "[web]\nmax_connections = 0\n",
+                &["w.toml:2:", "web.max_connections", "expected 1 to 65536"],
+            ),
+            (
+                "[web]\nclient_timeout_s = 3600\n",
+                &["w.toml:2:", "web.client_timeout_s", "expected 1 to 300"],
+            ),
         ];
         for (text, want) in cases {
             let e = parse(text).unwrap_err();

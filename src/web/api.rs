@@ -11,7 +11,7 @@ use crate::status::Snapshot;
 use crate::store::{Query as Range, Series, SeriesQuery};
 use crate::usage::{Dir, Usage};
 use axum::extract::{Path, Query, State};
-use axum::http::header;
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
@@ -38,14 +38,19 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+/// An error as `{"error": message}`.
+pub fn error_json(status: StatusCode, message: &str) -> Response {
+    let body = serde_json::json!({ "error": message });
+    (status, axum::Json(body)).into_response()
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.0.status();
         if status.is_server_error() {
             tracing::error!("api: {:#}", self.0);
         }
-        let body = serde_json::json!({ "error": self.0.to_string() });
-        (status, axum::Json(body)).into_response()
+        error_json(status, &self.0.to_string())
     }
 }
 

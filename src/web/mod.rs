@@ -1,23 +1,26 @@
 //! The dashboard, the JSON API and `/metrics` over HTTP (axum). Read-only (GET only), listens on
-//! localhost unless configured, validates and bounds every range, escapes every name. Store
-//! reads run on blocking threads, a few at a time; graphs are cached briefly.
+//! localhost unless configured, validates and bounds every range, escapes every name, serves
+//! only what is embedded in the binary (it never opens a file for a request). Store reads run
+//! on blocking threads, a few at a time; graphs are cached briefly.
 //!
 //! Layout: `params` (query parsing and bounds), `pages` (HTML), `api` (JSON), `events` (quota
 //! and layer-2 events, page and JSON), `metrics` (Prometheus text), `cache` (rendered graphs),
 //! `html` (escaping and fragments, shared with the static site), `auth` (who may see it), `tls`
-//! (HTTPS).
+//! (HTTPS), `guard` (request limits, error formats), `server` (connections: caps and timeouts).
 
 mod api;
 pub mod auth;
 mod cache;
 mod events;
+mod guard;
 pub mod html;
 mod metrics;
 mod pages;
 mod params;
+pub mod server;
 pub mod tls;
 
-use crate::config::Customer;
+use crate::config::{Customer, Limits};
 use crate::customer::Customers;
 use crate::graph::GraphError;
 use crate::names::Names;
@@ -25,7 +28,7 @@ use crate::period::Period;
 use crate::report::{self, By, Report};
 use crate::status::Status;
 use crate::store::{Store, StoreError};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, HeaderValue, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Router;
 use std::future::Future;
@@ -179,11 +182,29 @@ impl WebError {
         match self {
             WebError::BadRequest(_)
             | WebError::Store(StoreError::NoSensor(_) | StoreError::SelectionTooLarge { .. })
-            | WebError::Graph(GraphError::Size { .. }) => StatusCode::BAD_REQUEST,
+            | WebError::Graph(
+                GraphError::Size { .. }
+                | GraphError::Store(StoreError::NoSensor(_) | StoreError::SelectionTooLarge { .. }),
+            ) => StatusCode::BAD_REQUEST,
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
+}
+
+/// An error page: the status and the message (escaped) in the common layout.
+fn error_page(status: StatusCode, message: &str) -> Response {
+    let title = format!("Error {}", status.as_u16());
+    let body = format!("<p class=\"warn\">{}</p>", html::esc(message));
+    let page = html::Page {
+        title: &title,
+        assets: "/static/",
+        home: "/",
+        nav: "<a href=\"/\">Top talkers</a><a href=\"/now\">Now</a>",
+        body: &body,
+        footer: "",
+    };
+    (status, axum::response::Html(page.render())).into_response()
 }
 
 impl IntoResponse for WebError {
@@ -192,17 +213,7 @@ impl IntoResponse for WebError {
         if status.is_server_error() {
             tracing::error!("web: {self:#}");
         }
-        let title = format!("Error {}", status.as_u16());
-        let body = format!("<p class=\"warn\">{}</p>", html::esc(&self.to_string()));
-        let page = html::Page {
-            title: &title,
-            assets: "/static/",
-            home: "/",
-            nav: "<a href=\"/\">Top talkers</a><a href=\"/now\">Now</a>",
-            body: &body,
-            footer: "",
-        };
-        (status, axum::response::Html(page.render())).into_response()
+        error_page(status, &self.to_string())
     }
 }
 
@@ -226,14 +237,23 @@ async fn security_headers(mut res: Response) -> Response {
     res
 }
 
-/// Every route: pages, graphs, assets, the API and `/metrics`. GET only; behind the access
-/// check when there is one.
+/// A path nothing answers: 404, in JSON under `/api/`.
+async fn no_such_page(uri: Uri) -> Response {
+    let e = WebError::NotFound("no such page".into());
+    match uri.path().starts_with("/api/") {
+        true => api::ApiError::from(e).into_response(),
+        false => e.into_response(),
+    }
+}
+
+/// Every route: pages, graphs, assets (embedded), the API and `/metrics`. GET only; behind the
+/// request limits, and the access check when there is one.
 pub fn router(ctx: Arc<Context>) -> Router {
     let mut routes = pages::routes()
         .merge(api::routes())
         .merge(events::routes())
         .merge(metrics::routes())
-        .fallback(|| async { WebError::NotFound("no such page".into()) });
+        .fallback(no_such_page);
     if let Some(access) = &ctx.access {
         routes = routes.layer(axum::middleware::from_fn_with_state(
             Arc::clone(access),
@@ -241,37 +261,35 @@ pub fn router(ctx: Arc<Context>) -> Router {
         ));
     }
     routes
+        .layer(axum::middleware::from_fn(guard::limits))
+        .layer(axum::middleware::from_fn(guard::uniform_errors))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(ctx)
 }
 
-/// Serves plain HTTP until `shutdown` completes.
+/// Serves plain HTTP with the default limits until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    serve_on(listener, None, ctx, shutdown).await
+    serve_on(listener, None, Limits::default(), ctx, shutdown).await
 }
 
 /// Serves HTTP, or HTTPS with `tls`, until `shutdown` completes.
 pub async fn serve_on(
     listener: tokio::net::TcpListener,
     tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    limits: Limits,
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(ctx).into_make_service_with_connect_info::<tls::Peer>();
+    let app = router(ctx);
     match tls {
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await
-        }
+        None => server::run(listener, app, limits, shutdown).await,
         Some(config) => {
-            axum::serve(tls::TlsListener::new(listener, config)?, app)
-                .with_graceful_shutdown(shutdown)
-                .await
+            let listener = tls::TlsListener::new(listener, config, limits.client_timeout)?;
+            server::run(listener, app, limits, shutdown).await
         }
     }
 }

@@ -190,14 +190,7 @@ async fn index(State(ctx): Ctx, Query(p): Query<Params>) -> Result<Html<String>,
 
 /// `end=T`, checked and in canonical form, for the graph links.
 fn end_param(p: &Params) -> Result<Option<String>, WebError> {
-    p.end
-        .as_deref()
-        .map(|e| {
-            crate::period::parse_time(e)
-                .map(rfc3339)
-                .map_err(|e| WebError::BadRequest(e.to_string()))
-        })
-        .transpose()
+    Ok(p.end()?.map(rfc3339))
 }
 
 /// The four graphs (day, week, month, year ending at `end`) of a selection.

@@ -1,6 +1,7 @@
 //! Query parameters of the pages and the API, parsed and bounded: periods in the syntax of
 //! `report` (`day`, `month`, `from`/`to`), graph windows, host lists, sizes. Every failure is a
-//! clear 400; no request can ask for more than a year or more than a bounded number of buckets.
+//! clear 400; no request can ask for more than a year, for a time outside 1970 to 9999, or for
+//! more than a bounded number of buckets.
 
 use super::{Context, WebError};
 use crate::graph::{self, Window};
@@ -17,6 +18,9 @@ pub const MAX_DAYS: i64 = 366;
 const MAX_NETS: usize = 64;
 /// Rows a request may ask for.
 const MAX_TOP: usize = 100_000;
+/// The first and the last second a request may name: 1970-01-01 to 9999-12-31.
+const FIRST_TIME: i64 = 0;
+const END_OF_TIME: i64 = 253_402_300_800;
 
 /// Every parameter any page or endpoint reads (others are ignored).
 #[derive(Debug, Default, Deserialize)]
@@ -65,7 +69,18 @@ fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
     }
 }
 
+fn outside_time(t: DateTime<Utc>) -> bool {
+    !(FIRST_TIME..END_OF_TIME).contains(&t.timestamp())
+}
+
 fn bounded(p: Period) -> Result<Period, WebError> {
+    if outside_time(p.from) || p.to.timestamp() > END_OF_TIME {
+        return Err(bad(format!(
+            "the period {} to {} is not within 1970-01-01 to 9999-12-31",
+            p.from.to_rfc3339(),
+            p.to.to_rfc3339()
+        )));
+    }
     if p.to - p.from > Duration::days(MAX_DAYS) {
         return Err(bad(format!(
             "the period {} to {} is longer than {MAX_DAYS} days",
@@ -119,14 +134,25 @@ impl Params {
             if self.names_a_period() {
                 return Err(bad("give either window (with end) or a period, not both"));
             }
-            let end = match &self.end {
-                None => now,
-                Some(e) => period::parse_time(e).map_err(|e| bad(e.to_string()))?,
-            };
+            let end = self.end()?.unwrap_or(now);
             return Ok(window.ending(end.timestamp()));
         }
         let p = self.period(now, DefaultPeriod::Today)?;
         Ok((p.from.timestamp(), p.to.timestamp()))
+    }
+
+    /// `end=T`, the end of a graph window, if given.
+    pub fn end(&self) -> Result<Option<DateTime<Utc>>, WebError> {
+        let Some(e) = &self.end else {
+            return Ok(None);
+        };
+        let t = period::parse_time(e).map_err(|e| bad(e.to_string()))?;
+        if outside_time(t) {
+            return Err(bad(format!(
+                "end={e:?} is not within 1970-01-01 to 9999-12-31"
+            )));
+        }
+        Ok(Some(t))
     }
 
     /// The bucket width of a series: `step` seconds, or one that suits the range.
@@ -263,6 +289,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert_eq!(e, "from and to go together");
+        let ancient = p(|p| {
+            p.from = Some("-262143-01-01".into());
+            p.to = Some("-262143-01-02".into());
+        });
+        let e = ancient
+            .period(now(), DefaultPeriod::Today)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not within 1970-01-01 to 9999-12-31"), "{e}");
+        assert!(p(|p| p.end = Some("1969-12-31".into())).end().is_err());
+        assert!(p(|p| p.end = Some("9999-12-31T23:59:59Z".into()))
+            .range(now())
+            .is_ok());
         let junk = p(|p| p.day = Some("yesterday".into()));
         assert!(matches!(
             junk.period(now(), DefaultPeriod::Today),

@@ -3,8 +3,6 @@
 //! certificate needs no restart), and a listener that runs each handshake off the accept loop,
 //! bounded in time. Serves nothing itself; `web::serve_on` does.
 
-use axum::extract::connect_info::Connected;
-use axum::serve::IncomingStream;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -21,8 +19,6 @@ use tokio_rustls::TlsAcceptor;
 
 /// How often the files' modification times are looked at.
 const RECHECK: Duration = Duration::from_secs(60);
-/// A client has this long to finish its handshake.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Handshakes under way at once; further connections wait in the kernel's backlog.
 const HANDSHAKES: usize = 64;
 
@@ -168,7 +164,12 @@ pub struct TlsListener {
 }
 
 impl TlsListener {
-    pub fn new(tcp: TcpListener, config: Arc<ServerConfig>) -> std::io::Result<Self> {
+    /// A client has `handshake_timeout` to finish its handshake (`[web] client_timeout_s`).
+    pub fn new(
+        tcp: TcpListener,
+        config: Arc<ServerConfig>,
+        handshake_timeout: Duration,
+    ) -> std::io::Result<Self> {
         let local = tcp.local_addr()?;
         let (tx, ready) = tokio::sync::mpsc::channel(HANDSHAKES);
         let acceptor = TlsAcceptor::from(config);
@@ -191,7 +192,7 @@ impl TlsListener {
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     let _permit = permit;
-                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
+                    match tokio::time::timeout(handshake_timeout, acceptor.accept(stream)).await {
                         Ok(Ok(tls)) => {
                             let _ = tx.send((tls, peer)).await;
                         }
@@ -228,21 +229,10 @@ impl axum::serve::Listener for TlsListener {
     }
 }
 
-/// The client's address, for the log line of a failed login.
+/// The client's address, for the log line of a failed login (`web::server` puts it in every
+/// request's extensions).
 #[derive(Debug, Clone, Copy)]
 pub struct Peer(pub SocketAddr);
-
-impl Connected<IncomingStream<'_, TcpListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
-
-impl Connected<IncomingStream<'_, TlsListener>> for Peer {
-    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
-        Peer(*stream.remote_addr())
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -12,12 +12,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio_rustls::rustls;
 
-const PASSWORD: &str = "a long passphrase";
-const TOKEN: &str = "all-pages-token-0123456789abcdef";
+pub const PASSWORD: &str = "a long passphrase";
+pub const TOKEN: &str = "all-pages-token-0123456789abcdef";
 const METRICS_TOKEN: &str = "metrics-only-token-0123456789ab";
 
 /// `bwacct passwd` with the password on standard input.
-fn passwd(password: &str) -> String {
+pub fn passwd(password: &str) -> String {
     let mut child = bwacct()
         .arg("passwd")
         .stdin(Stdio::piped())
@@ -40,12 +40,12 @@ fn basic(user: &str, password: &str) -> String {
     format!("Authorization: Basic {b}")
 }
 
-fn bearer(token: &str) -> String {
+pub fn bearer(token: &str) -> String {
     format!("Authorization: Bearer {token}")
 }
 
 /// The `[web]` table of a served dashboard with access control.
-fn web_table(hash: &str, extra: &str) -> String {
+pub fn web_table(hash: &str, extra: &str) -> String {
     format!(
         "[web]\nlisten = \"127.0.0.1:0\"\nusers = {{ alice = \"{hash}\" }}\ntokens = [\"{TOKEN}\"]\nmetrics_tokens = [\"{METRICS_TOKEN}\"]\n{extra}"
     )
@@ -188,7 +188,7 @@ fn an_exposed_dashboard_without_access_control_is_refused_at_start() {
 }
 
 /// A self-signed certificate for 127.0.0.1, written as PEM files in `dir`.
-fn self_signed(dir: &std::path::Path) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
+pub fn self_signed(dir: &std::path::Path) -> (Vec<u8>, std::path::PathBuf, std::path::PathBuf) {
     let key = rcgen::KeyPair::generate().unwrap();
     let params =
         rcgen::CertificateParams::new(vec!["127.0.0.1".into(), "localhost".into()]).unwrap();
@@ -200,7 +200,7 @@ fn self_signed(dir: &std::path::Path) -> (Vec<u8>, std::path::PathBuf, std::path
 }
 
 /// A TLS connection to `addr` that trusts only `cert`.
-fn tls_connect(
+pub fn tls_connect(
     addr: &str,
     cert: &[u8],
 ) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {

@@ -23,3 +23,6 @@ mod run_quota;
 mod service;
 mod shaping;
 mod web;
+mod web_exposed;
+mod web_hostile;
+mod web_limits;

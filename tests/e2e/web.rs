@@ -38,10 +38,12 @@ impl Served {
                 .arg("replay")
                 .arg(data(CAPTURE)),
         );
+        // in its own directory: files beside it must never be served (see `web_limits`)
         let mut child = bwacct()
             .arg("-c")
             .arg(&cfg)
             .args(["--log", "info", "serve"])
+            .current_dir(dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .spawn()
@@ -83,6 +85,16 @@ impl Served {
 
     pub fn get(&self, path: &str) -> Response {
         request(&self.addr, "GET", path)
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Whether the server process is still running (it never exits on bad input).
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 }
 

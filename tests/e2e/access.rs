@@ -130,7 +130,7 @@ fn passwords_and_tokens_open_the_dashboard_and_nothing_else_does() {
         .lines()
         .filter(|l| l.contains("authentication failed"))
         .collect();
-    assert_eq!(failures.len(), 4, "{log}");
+    assert_eq!(failures.len(), 5, "{log}");
     assert!(failures[0].contains("wrong password") && failures[0].contains("user=\"alice\""));
     assert!(failures.iter().all(|l| l.contains("peer=127.0.0.1:")));
     for secret in [

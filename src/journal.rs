@@ -12,6 +12,7 @@ use crate::capture::live::KernelStats;
 use crate::counters::PacketStats;
 use crate::store::{Sample, Store, StoreError};
 use crate::usage::{Host, Usage, CELLS};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -44,7 +45,8 @@ fn io(path: &Path) -> impl FnOnce(std::io::Error) -> JournalError + '_ {
     }
 }
 
-fn encode(samples: &[Sample]) -> String {
+/// The samples as journal text (also the body of an outbox batch, `store::outbox`).
+pub fn encode(samples: &[Sample]) -> String {
     let mut out = String::new();
     for s in samples {
         let p = &s.stats;
@@ -68,10 +70,14 @@ fn encode(samples: &[Sample]) -> String {
         ));
         for (host, usage) in &s.hosts {
             out.push_str("H ");
-            out.push_str(&host.to_string());
+            let _ = write!(out, "{host}");
             for v in usage.0 {
-                out.push(' ');
-                out.push_str(&v.to_string());
+                // most cells are zero: no formatting for them (an outbox body per flush)
+                if v == 0 {
+                    out.push_str(" 0");
+                } else {
+                    let _ = write!(out, " {v}");
+                }
             }
             out.push('\n');
         }
@@ -116,6 +122,11 @@ pub fn read(path: &Path) -> Result<Vec<Sample>, JournalError> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
         Err(e) => return Err(io(path)(e)),
     };
+    decode(&text, path)
+}
+
+/// Reads every complete sample of journal text; `path` names it in errors.
+pub fn decode(text: &str, path: &Path) -> Result<Vec<Sample>, JournalError> {
     // Every line was written with its newline: text after the last one is a torn write.
     let whole = text.rfind('\n').map_or("", |end| &text[..=end]);
     let mut samples = Vec::new();

@@ -14,8 +14,9 @@
 //! - `counters`: lock-free per-host tables and their drain.
 //! - `usage`: the per-host value type shared downstream.
 //! - `flush`: drained counters → store, with retries.
+//! - `forward`: the outbox of the local store delivered to the central PostgreSQL store.
 //! - `journal`: samples spilled when the store fails at shutdown, merged at the next start.
-//! - `store`: the store interface and the SQLite store.
+//! - `store`: the store interface, the SQLite store and the central PostgreSQL store.
 //! - `rollup`: hourly and daily rollup levels, which level answers a range, retention.
 //! - `period`, `report`, `units`: reports over a period.
 //! - `customer`: which customer a usage row belongs to.
@@ -45,6 +46,7 @@ pub mod counters;
 pub mod customer;
 pub mod docs;
 pub mod flush;
+pub mod forward;
 pub mod graph;
 pub mod guard;
 pub mod hooks;

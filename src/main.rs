@@ -5,7 +5,6 @@ use anyhow::Context;
 use bwacct::cli::{Cli, Command, ImportCdfArgs, ReportArgs};
 use bwacct::config::Config;
 use bwacct::period::PeriodArgs;
-use bwacct::store::sqlite::SqliteStore;
 use bwacct::{app, docs, report};
 use clap::Parser;
 use std::io::Write;
@@ -57,6 +56,9 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             let problems = bwacct::preflight::check_config(&cfg);
             for p in &problems {
                 eprintln!("bwacct: {}: {p}", cfg.path.display());
+            }
+            for w in app::central_warnings(&cfg) {
+                eprintln!("bwacct: {}: warning: {w}", cfg.path.display());
             }
             if problems.is_empty() {
                 Ok(())
@@ -166,24 +168,25 @@ fn report_command(cfg: &Config, args: ReportArgs) -> anyhow::Result<()> {
         to: args.to,
     }
     .resolve_in(chrono::Utc::now(), zone)?;
-    let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
+    let store = bwacct::store::central::open_reader(&cfg.storage)?;
+    let store = &*store;
     let customers = bwacct::customer::Customers::new(cfg.customers.clone());
     let mut rep = report::build(
-        &store,
+        store,
         period,
         args.by,
         args.sensor.clone(),
         args.top,
         &customers,
     )?;
-    report::annotate_states(&mut rep, &store)?;
-    if cfg.guard.is_some() {
-        report::annotate_spoofed(&mut rep, &store)?;
+    report::annotate_states(&mut rep, store)?;
+    if let Some(g) = store.guard().filter(|_| cfg.guard.is_some()) {
+        report::annotate_spoofed(&mut rep, g)?;
     }
     if args.format == report::Format::Html {
-        rep.add_series(&store, args.sensor)?;
+        rep.add_series(store, args.sensor)?;
         rep.customers =
-            app::customers::report_customers(cfg, &store, period, chrono::Utc::now().timestamp())?;
+            app::customers::report_customers(cfg, store, period, chrono::Utc::now().timestamp())?;
     }
     for note in &rep.notes {
         tracing::warn!("{note}");

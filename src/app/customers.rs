@@ -8,9 +8,9 @@ use crate::period::{parse_time, PeriodError};
 use crate::quota::{render, Checker, Policy, QuotaError, State, Status};
 use crate::report::{AllotmentUse, By, CustomerTotals, Quantity};
 use crate::shape::{self, ShapeError, System};
-use crate::store::guard::{GuardStore, SpoofedTotal};
-use crate::store::quota::EventFilter;
-use crate::store::sqlite::SqliteStore;
+use crate::store::central::{open_reader, open_writer};
+use crate::store::guard::{Event, GuardStore, SpoofedTotal};
+use crate::store::quota::{EventFilter, QuotaStore};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -49,7 +49,7 @@ fn at(arg: &Option<String>) -> Result<i64, PeriodError> {
     }
 }
 
-fn statuses(cfg: &Config, store: &SqliteStore, at: i64) -> Result<Vec<Status>, CommandError> {
+fn statuses(cfg: &Config, store: &dyn QuotaStore, at: i64) -> Result<Vec<Status>, CommandError> {
     let mut checker = Checker::new(Arc::new(Policy::new(cfg)));
     Ok(checker.evaluate(store, at)?)
 }
@@ -67,11 +67,11 @@ pub fn quota(cfg: &Config, args: &QuotaArgs, out: &mut dyn Write) -> Result<(), 
     if let Some(name) = &args.customer {
         known(cfg, name)?;
     }
-    let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
-    let mut list = statuses(cfg, &store, at)?;
+    let store = open_reader(&cfg.storage)?;
+    let mut list = statuses(cfg, &*store, at)?;
     list.retain(|s| args.customer.as_ref().is_none_or(|n| *n == s.customer));
-    let spoofed = match cfg.guard {
-        Some(_) => Some(spoofed_in_periods(&store, &list, at)?),
+    let spoofed = match store.guard().filter(|_| cfg.guard.is_some()) {
+        Some(g) => Some(spoofed_in_periods(g, &list, at)?),
         None => None,
     };
     render::statuses(&list, spoofed.as_ref(), at, args.format, out)?;
@@ -80,7 +80,7 @@ pub fn quota(cfg: &Config, args: &QuotaArgs, out: &mut dyn Write) -> Result<(), 
 
 /// Each customer's spoofed traffic from the start of its billing period to `at`.
 fn spoofed_in_periods(
-    store: &SqliteStore,
+    store: &dyn GuardStore,
     list: &[Status],
     at: i64,
 ) -> Result<BTreeMap<String, SpoofedTotal>, CommandError> {
@@ -101,17 +101,30 @@ fn spoofed_in_periods(
 
 /// `bwacct events`: quota changes and layer-2 events, by time.
 pub fn events(cfg: &Config, args: &EventsArgs, out: &mut dyn Write) -> Result<(), CommandError> {
-    let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
-    let list = GuardStore::events(
-        &store,
-        &EventFilter {
-            customer: args.customer.clone(),
-            limit: Some(args.limit),
-            ..Default::default()
-        },
-        args.kind.as_deref(),
-    )?;
-    crate::guard::render::events(&list, args.format, out)?;
+    let store = open_reader(&cfg.storage)?;
+    let filter = EventFilter {
+        customer: args.customer.clone(),
+        limit: Some(args.limit),
+        ..Default::default()
+    };
+    match store.guard() {
+        // the layer-2 events are in the local store: with it alone, both kinds together
+        Some(g) if cfg.storage.postgres.is_none() => {
+            let list = GuardStore::events(g, &filter, args.kind.as_deref())?;
+            crate::guard::render::events(&list, args.format, out)?;
+        }
+        _ => {
+            let list: Vec<Event> = match args.kind.as_deref() {
+                None | Some("quota") => store
+                    .quota_events(&filter)?
+                    .into_iter()
+                    .map(Event::Quota)
+                    .collect(),
+                Some(_) => Vec::new(),
+            };
+            crate::guard::render::events(&list, args.format, out)?;
+        }
+    }
     Ok(())
 }
 
@@ -120,7 +133,7 @@ pub fn events(cfg: &Config, args: &EventsArgs, out: &mut dyn Write) -> Result<()
 fn targets<'a>(
     cfg: &'a Config,
     t: &ShapeTarget,
-    store: impl FnOnce() -> Result<SqliteStore, crate::store::StoreError>,
+    store: impl FnOnce() -> Result<Box<dyn QuotaStore>, crate::store::StoreError>,
     out: &mut dyn Write,
 ) -> Result<Vec<&'a Customer>, CommandError> {
     if let Some(name) = &t.customer {
@@ -128,7 +141,7 @@ fn targets<'a>(
     }
     let at = at(&t.at)?;
     let mut list = Vec::new();
-    for s in statuses(cfg, &store()?, at)? {
+    for s in statuses(cfg, &*store()?, at)? {
         if s.state != State::Over {
             continue;
         }
@@ -146,13 +159,13 @@ fn targets<'a>(
 pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<(), CommandError> {
     match action {
         ShapeAction::Plan(t) => {
-            let store = || SqliteStore::open_read_only(&cfg.storage.sqlite);
+            let store = || open_reader(&cfg.storage);
             let list = targets(cfg, t, store, out)?;
             shape::render(&shape::plan(&list, &cfg.shaping)?, out)?;
         }
         ShapeAction::Apply(t) => {
-            let list = targets(cfg, t, || SqliteStore::open(&cfg.storage.sqlite), out)?;
-            let mut store = SqliteStore::open(&cfg.storage.sqlite)?;
+            let list = targets(cfg, t, || open_writer(&cfg.storage), out)?;
+            let mut store = open_writer(&cfg.storage)?;
             let steps = shape::plan(&list, &cfg.shaping)?;
             if cfg.shaping.method == Method::Bridge && !steps.is_empty() {
                 if let Some(w) = shape::bridge_netfilter_warning() {
@@ -160,7 +173,7 @@ pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<
                 }
             }
             let now = chrono::Utc::now().timestamp();
-            let done = shape::apply(&steps, &mut System, &mut store, now)?;
+            let done = shape::apply(&steps, &mut System, &mut *store, now)?;
             writeln!(
                 out,
                 "applied: {} steps run, {} already in effect",
@@ -168,8 +181,8 @@ pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<
             )?;
         }
         ShapeAction::Clear { customer } => {
-            let mut store = SqliteStore::open(&cfg.storage.sqlite)?;
-            let done = shape::clear(customer.as_deref(), &mut System, &mut store)?;
+            let mut store = open_writer(&cfg.storage)?;
+            let done = shape::clear(customer.as_deref(), &mut System, &mut *store)?;
             writeln!(
                 out,
                 "cleared: {} steps undone, {} already gone",
@@ -185,7 +198,7 @@ pub fn shape(cfg: &Config, action: &ShapeAction, out: &mut dyn Write) -> Result<
 /// billing period, as `quota` does).
 pub fn report_customers(
     cfg: &Config,
-    store: &SqliteStore,
+    store: &dyn QuotaStore,
     period: crate::period::Period,
     now: i64,
 ) -> Result<Vec<CustomerTotals>, CommandError> {

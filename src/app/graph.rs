@@ -7,7 +7,6 @@ use crate::customer::Customers;
 use crate::graph::{host_net, Chart, GraphRequest, ImageFormat, Summary, Window};
 use crate::period::{parse_time, Period, PeriodArgs};
 use crate::site::{self, SiteSummary};
-use crate::store::sqlite::SqliteStore;
 use crate::units;
 use crate::usage::Host;
 use chrono::{DateTime, TimeZone, Utc};
@@ -96,7 +95,8 @@ fn range(args: &GraphArgs, now: DateTime<Utc>) -> Result<Period, AppError> {
 
 pub fn graph(cfg: &Config, args: &GraphArgs, now: DateTime<Utc>) -> Result<GraphOutput, AppError> {
     let period = range(args, now)?;
-    let store = SqliteStore::open_read_only(&cfg.storage.sqlite)?;
+    let store = crate::store::central::open_reader(&cfg.storage)?;
+    let store = &*store;
     if let Some(dir) = &args.site {
         let opts = site::SiteOptions {
             period,
@@ -105,7 +105,7 @@ pub fn graph(cfg: &Config, args: &GraphArgs, now: DateTime<Utc>) -> Result<Graph
             customers: Customers::new(cfg.customers.clone()),
             names: cfg.names.clone(),
         };
-        return Ok(GraphOutput::Site(site::write(&store, dir, &opts)?));
+        return Ok(GraphOutput::Site(site::write(store, dir, &opts)?));
     }
     let mut nets = Vec::new();
     for text in &args.ip {
@@ -140,7 +140,7 @@ pub fn graph(cfg: &Config, args: &GraphArgs, now: DateTime<Utc>) -> Result<Graph
         }
     }
     let chart = Chart::fetch(
-        &store,
+        store,
         &GraphRequest {
             title,
             nets,

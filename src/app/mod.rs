@@ -3,6 +3,7 @@
 //! (one picture or the static site) and `passwd` (a dashboard user's hash).
 
 pub mod customers;
+mod forwarding;
 mod graph;
 mod import_cdf;
 mod passwd;
@@ -12,6 +13,7 @@ mod replay;
 mod run;
 mod serve;
 
+pub use forwarding::central_warnings;
 pub use graph::{graph, GraphOutput};
 pub use import_cdf::{import_cdf, ImportError, ImportOptions, ImportSummary};
 pub use passwd::passwd;
@@ -75,6 +77,8 @@ pub enum AppError {
     Preflight(#[from] crate::preflight::PreflightError),
     #[error(transparent)]
     Import(#[from] ImportError),
+    #[error(transparent)]
+    Forward(#[from] crate::forward::ForwardError),
     #[error(transparent)]
     Auth(#[from] crate::web::auth::AuthError),
     #[error(transparent)]

@@ -10,7 +10,7 @@ use crate::counters::{Counters, Drained, PacketStats};
 use crate::flush::{bucket_start, Flusher};
 use crate::guard::{self, service::GuardService, service::Tap};
 use crate::parse::{self, Decoded};
-use crate::store::{sqlite::SqliteStore, Sample};
+use crate::store::Sample;
 use std::fmt;
 use std::path::PathBuf;
 use std::sync::{mpsc, Arc};
@@ -29,6 +29,8 @@ pub struct ReplaySummary {
     pub quota_changes: usize,
     /// Layer-2 events raised (with `[guard]`).
     pub guard_events: Option<usize>,
+    /// Batches still waiting for the central store (kept in the local store's outbox).
+    pub queued: usize,
 }
 
 impl fmt::Display for ReplaySummary {
@@ -52,6 +54,9 @@ impl fmt::Display for ReplaySummary {
         write!(f, "quota changes    {}", self.quota_changes)?;
         if let Some(n) = self.guard_events {
             write!(f, "\nlayer-2 events   {n}")?;
+        }
+        if self.queued > 0 {
+            write!(f, "\nqueued batches   {}", self.queued)?;
         }
         for d in &self.damaged {
             write!(f, "\ndamaged file     {d}")?;
@@ -158,7 +163,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
             .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
         sources.push((name, FileSource::open(&path)?));
     }
-    let store = SqliteStore::open(&cfg.storage.sqlite)?;
+    let (store, forwarder) = super::forwarding::flush_store(cfg, false, None)?;
     let pipeline = Pipeline::new(&cfg.accounting);
     let acct = pipeline.accountant();
     let guard = match &cfg.guard {
@@ -185,7 +190,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
     let flusher = std::thread::Builder::new()
         .name("flush".into())
         .spawn(move || {
-            let mut flusher = Flusher::new(Box::new(store))
+            let mut flusher = Flusher::new(store)
                 .with_memory_bound(max_pending)
                 .with_journal(journal);
             for sample in rx {
@@ -277,10 +282,12 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
     let left = flusher
         .join()
         .map_err(|_| std::io::Error::other("the flush thread panicked"))?;
-    summary.seconds = started.elapsed().as_secs_f64();
     if let Some(e) = AppError::leftover(left, &cfg.storage.sqlite) {
         return Err(e);
     }
+    // Everything is in the local store; PostgreSQL gets it now, or at the next start.
+    summary.queued = super::forwarding::finish(forwarder, retry_on_stop).batches;
+    summary.seconds = started.elapsed().as_secs_f64();
     if let Some(last) = current {
         let end = last + i64::from(interval);
         summary.quota_changes = crate::quota::service::check_once(cfg, end)?.len();

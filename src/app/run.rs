@@ -22,7 +22,7 @@ use crate::privilege::{self, Account, Dropped};
 use crate::quota::service::{Msg, QuotaService};
 use crate::rollup::Retention;
 use crate::status::{Source, Status};
-use crate::store::{sqlite::SqliteStore, Sample};
+use crate::store::Sample;
 use std::fmt;
 use std::future::Future;
 use std::sync::{mpsc, Arc};
@@ -138,9 +138,17 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     }
     // Now as the account that writes it: a file system gone read-only shows here.
     preflight::store_writable(&cfg.storage.sqlite, &account)?;
-    let store = SqliteStore::open(&cfg.storage.sqlite)?;
     // Quotas (and automatic shaping) start once capture can, as the service account.
     let quota = QuotaService::start(&cfg)?;
+    // With a central store, each batch delivered there is worth a quota check.
+    let delivered = quota.sender();
+    let (store, forwarder) = super::forwarding::flush_store(
+        &cfg,
+        true,
+        Some(Box::new(move || {
+            let _ = delivered.send(Msg::Check(now_secs()));
+        })),
+    )?;
     // The guard's service writes the store: it starts as the service account, and before the
     // capture threads that feed it (one tap per thread).
     let iface_stats: Vec<Arc<InterfaceStats>> = groups
@@ -229,7 +237,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     };
 
     // Intervals a previous run could not write are merged before anything new.
-    let flusher = Flusher::new(Box::new(store))
+    let flusher = Flusher::new(store)
         .with_memory_bound(cfg.storage.max_pending_bytes)
         .with_journal(journal::path_for(&cfg.storage.sqlite));
     let (stop_flush, stop_rx) = mpsc::channel::<()>();
@@ -263,6 +271,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     };
 
     let store_path = cfg.storage.sqlite.clone();
+    let retry_on_stop = cfg.storage.retry_on_stop;
     let (guard_tx, guard) = match guard {
         Some((_, service)) => (Some(service.sender()), Some(service)),
         None => (None, None),
@@ -288,6 +297,8 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         }
         let _ = stop_flush.send(());
         let joined = flush.join();
+        // what the last flush queued goes to PostgreSQL now if it can (else at the next start)
+        super::forwarding::finish(forwarder, retry_on_stop);
         quota.stop();
         joined
     })

@@ -3,22 +3,21 @@
 //! `/metrics` and the "now" view move; the rest reads the store on request.
 
 use super::AppError;
-use crate::config::{self, Config};
+use crate::config::{self, Config, Storage};
 use crate::customer::Customers;
 use crate::flush::bucket_start;
 use crate::guard::Verdict;
 use crate::names::Names;
 use crate::privilege::{self, Account, Dropped};
 use crate::status::{Source, Status};
+use crate::store::central::open_reader;
 use crate::store::guard::GuardStore;
-use crate::store::sqlite::SqliteStore;
 use crate::store::{Query, Sample, Store};
 use crate::web::auth::{self, Access};
 use crate::web::tls;
 use crate::web::{self, Context, OpenStore, StorePool};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_rustls::rustls::ServerConfig;
@@ -26,9 +25,9 @@ use tokio_rustls::rustls::ServerConfig;
 /// How long after an interval's end its flush is expected to be in the store.
 const WRITE_GRACE_S: i64 = 5;
 
-/// Read-only connections to the configured SQLite store.
-pub fn sqlite_reader(path: PathBuf) -> OpenStore {
-    Box::new(move || Ok(Box::new(SqliteStore::open_read_only(&path)?) as Box<dyn Store>))
+/// Read-only connections to the configured store (PostgreSQL if set, else SQLite).
+pub fn store_reader(storage: Storage) -> OpenStore {
+    Box::new(move || Ok(open_reader(&storage)? as Box<dyn Store>))
 }
 
 /// The dashboard's socket with its access control and TLS, ready to serve.
@@ -111,7 +110,7 @@ pub fn context(
     customers: Arc<Customers>,
     names: Option<Arc<Names>>,
 ) -> Context {
-    let ctx = Context::new(sqlite_reader(cfg.storage.sqlite.clone()), status, customers);
+    let ctx = Context::new(store_reader(cfg.storage.clone()), status, customers);
     match names {
         Some(n) => ctx.with_names(n),
         None => ctx,
@@ -141,8 +140,12 @@ pub async fn serve(
             "[service] user = \"root\": serving with every privilege (not recommended)"
         ),
     }
-    // The store is read as the service account.
-    SqliteStore::open_read_only(&cfg.storage.sqlite)?;
+    // The store is read as the service account; a clear error now rather than on the first
+    // request (PostgreSQL's client blocks).
+    let check = cfg.storage.clone();
+    tokio::task::spawn_blocking(move || open_reader(&check).map(drop))
+        .await
+        .map_err(std::io::Error::other)??;
     let status = Arc::new(Status::new(Source::Store, now_secs()));
     let customers = Arc::new(Customers::new(cfg.customers.clone()));
     let names = names(&cfg, &customers)?;

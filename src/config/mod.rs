@@ -5,6 +5,7 @@ mod customers;
 mod error;
 mod guard;
 mod names;
+mod postgres;
 mod raw;
 mod report;
 mod retention;
@@ -16,6 +17,7 @@ pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
 pub use guard::{Guard, BASELINE_WARMUP, GUARD_HOOK_PLACEHOLDERS};
 pub use names::Names;
+pub use postgres::{target as postgres_target, Postgres};
 pub use report::{parse_zone, Report};
 pub use service::{Service, DEFAULT_USER};
 pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
@@ -101,7 +103,10 @@ pub struct Accounting {
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Storage {
+    /// The local store; with `postgres`, also the outbox of what is forwarded there.
     pub sqlite: PathBuf,
+    /// The central store that several sensors share.
+    pub postgres: Option<Postgres>,
     /// Memory held for retries while the store fails, above which failures are errors.
     pub max_pending_bytes: usize,
     /// How long a stopping `run` or `replay` keeps retrying a failing store before it spills
@@ -179,6 +184,12 @@ impl Config {
             self.storage.max_pending_bytes >> 20,
             self.storage.retry_on_stop.as_secs()
         ));
+        if let Some(pg) = &self.storage.postgres {
+            line(format!(
+                "central     postgres {} (every flush is kept in the local store until PostgreSQL has it)",
+                pg.target()
+            ));
+        }
         line(format!(
             "service     runs as user {}{} after opening the capture",
             self.service.user,
@@ -265,6 +276,8 @@ impl Validator<'_> {
             shaping,
             accounting,
             storage: Storage {
+                postgres: self
+                    .postgres(raw.storage.postgres, raw.storage.postgres_password_file)?,
                 sqlite: match raw.storage.sqlite {
                     Some(p) if p.get_ref().trim().is_empty() => {
                         return self.err(p.span(), "the SQLite path is empty")

@@ -68,6 +68,8 @@ pub struct RawPorts {
 #[serde(deny_unknown_fields)]
 pub struct RawStorage {
     pub sqlite: Option<Spanned<String>>,
+    pub postgres: Option<Spanned<String>>,
+    pub postgres_password_file: Option<Spanned<String>>,
     pub max_pending_mib: Option<Spanned<i64>>,
     pub retry_on_stop_s: Option<Spanned<i64>>,
     #[serde(default)]

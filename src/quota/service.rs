@@ -10,8 +10,8 @@ use super::{event_vars, QuotaError};
 use crate::config::Config;
 use crate::hooks::{HookRunner, Job, Outcome};
 use crate::shape::{self, System};
+use crate::store::central;
 use crate::store::quota::{EventFilter, HookStatus, QuotaEvent, QuotaStore};
-use crate::store::sqlite::SqliteStore;
 use std::collections::BTreeSet;
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
@@ -32,7 +32,8 @@ fn now_secs() -> i64 {
 }
 
 struct Worker {
-    store: SqliteStore,
+    /// States, events and shaping steps (local); traffic from the central store if set.
+    store: Box<dyn QuotaStore>,
     checker: Checker,
     hooks: HookRunner,
     /// `run` (not `replay`): with `shaping.auto`, shaping follows the states.
@@ -42,7 +43,7 @@ struct Worker {
 impl Worker {
     fn open(cfg: &Config, policy: Arc<Policy>, may_shape: bool) -> Result<Self, QuotaError> {
         Ok(Self {
-            store: SqliteStore::open(&cfg.storage.sqlite)?,
+            store: central::open_writer(&cfg.storage)?,
             checker: Checker::new(policy),
             hooks: HookRunner::start("quota")?,
             may_shape,
@@ -87,8 +88,8 @@ impl Worker {
     /// Checks at `at`, stores and announces the changes, follows them with shaping; with
     /// `reconcile`, also brings the shaping of every customer in line with its state.
     fn check(&mut self, at: i64, reconcile: bool) -> Result<Vec<QuotaEvent>, QuotaError> {
-        let statuses = self.checker.evaluate(&self.store, at)?;
-        let events = self.checker.commit(&mut self.store, &statuses, at)?;
+        let statuses = self.checker.evaluate(&*self.store, at)?;
+        let events = self.checker.commit(&mut *self.store, &statuses, at)?;
         for e in &events {
             if e.hooks == HookStatus::Pending {
                 self.announce(e);
@@ -161,7 +162,7 @@ impl Worker {
             return;
         }
         let result = shape::customer_steps(c, &policy.shaping)
-            .and_then(|steps| shape::apply(&steps, &mut System, &mut self.store, now_secs()));
+            .and_then(|steps| shape::apply(&steps, &mut System, &mut *self.store, now_secs()));
         match result {
             Ok(done) => tracing::info!(customer = name, commands = done.ran, "shaped"),
             Err(e) => tracing::error!(customer = name, "cannot shape: {e}"),
@@ -169,7 +170,7 @@ impl Worker {
     }
 
     fn unshape(&mut self, name: &str) {
-        match shape::clear(Some(name), &mut System, &mut self.store) {
+        match shape::clear(Some(name), &mut System, &mut *self.store) {
             Ok(done) => tracing::info!(customer = name, commands = done.ran, "shaping cleared"),
             Err(e) => tracing::error!(customer = name, "cannot clear shaping: {e}"),
         }
@@ -179,7 +180,7 @@ impl Worker {
         let Worker {
             mut store, hooks, ..
         } = self;
-        record(&mut store, hooks.finish(patience));
+        record(&mut *store, hooks.finish(patience));
     }
 }
 
@@ -275,7 +276,7 @@ fn serve(mut worker: Worker, rx: mpsc::Receiver<Msg>) {
             }
         }
         let done = worker.hooks.completed();
-        record(&mut worker.store, done);
+        record(&mut *worker.store, done);
     }
     let timeout = worker.policy().hooks.timeout;
     worker.finish(timeout);

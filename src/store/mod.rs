@@ -3,7 +3,9 @@
 //! keeps the rollup levels of [`crate::rollup`] and answers a range from the coarsest that
 //! answers it exactly.
 
+pub mod central;
 pub mod guard;
+pub mod postgres;
 pub mod quota;
 mod schema;
 pub mod series;
@@ -103,6 +105,24 @@ pub enum StoreError {
     SelectionTooLarge { hosts: usize, max: usize },
     #[error("there is no store at {0} yet: `bwacct run`, `replay` or `import-cdf` make it")]
     Missing(String),
+    #[error("{path}: {message}")]
+    BadOutbox { path: String, message: String },
+    /// A PostgreSQL error, with its causes; `target` never shows the password.
+    #[error("PostgreSQL store {target}: {message}")]
+    Postgres {
+        target: String,
+        message: String,
+        /// The server or the network is away (worth retrying), rather than a refused statement.
+        transient: bool,
+    },
+    #[error("PostgreSQL store {target}: {message}")]
+    PostgresSetup { target: String, message: String },
+    #[error("PostgreSQL store {target} has schema version {found}, newer than this bwacct knows ({known}): upgrade bwacct")]
+    PostgresTooNew {
+        target: String,
+        found: i64,
+        known: i64,
+    },
 }
 
 impl StoreError {
@@ -117,6 +137,7 @@ impl StoreError {
                 e.code,
                 DatabaseBusy | DatabaseLocked | DiskFull | ReadOnly | SystemIoFailure | CannotOpen
             ),
+            StoreError::Postgres { transient, .. } => *transient,
             _ => false,
         }
     }

@@ -5,8 +5,11 @@
 
 mod guard;
 mod levels;
+mod outbox;
 mod quota;
 mod series;
+
+pub use outbox::Queued;
 
 use super::schema::{sqlite_migrations, stats_table, usage_table, COLUMNS, STATS_COLUMNS};
 use super::{Query, RangeStats, Sample, Series, SeriesQuery, Store, StoreError};

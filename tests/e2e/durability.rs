@@ -18,7 +18,7 @@ const A4: &str = "198.51.100.10";
 const B4: &str = "198.51.100.20";
 const PAYLOAD: usize = 100;
 
-fn now() -> f64 {
+pub fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
@@ -26,10 +26,10 @@ fn now() -> f64 {
 }
 
 /// UDP datagrams from B to A at a steady pace, each one's send time printed.
-struct Sender(Child);
+pub struct Sender(Child);
 
 impl Sender {
-    fn start(net: &Netns, count: usize, gap_s: f64) -> Self {
+    pub fn start(net: &Netns, count: usize, gap_s: f64) -> Self {
         let script = format!(
             "import socket,time,sys\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
              for i in range({count}):\n    s.sendto(b'x'*{PAYLOAD},('{A4}',9999))\n    \
@@ -45,7 +45,7 @@ impl Sender {
     }
 
     /// Waits for the last datagram; returns every send time.
-    fn finish(self) -> Vec<f64> {
+    pub fn finish(self) -> Vec<f64> {
         let out = self.0.wait_with_output().expect("sender");
         assert!(out.status.success(), "sender failed");
         String::from_utf8_lossy(&out.stdout)
@@ -56,7 +56,7 @@ impl Sender {
 }
 
 /// B's UDP packets in the store, all time (0 before the store exists).
-fn counted(cfg: &Path) -> u64 {
+pub fn counted(cfg: &Path) -> u64 {
     if !cfg.with_file_name("bw.db").exists() {
         return 0;
     }
@@ -78,7 +78,7 @@ impl Rng {
     }
 }
 
-fn live_config(dir: &Path, net: &Netns, storage: &str) -> PathBuf {
+pub fn live_config(dir: &Path, net: &Netns, storage: &str) -> PathBuf {
     let cfg = config(
         dir,
         &["198.51.100.0/24"],

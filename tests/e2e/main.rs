@@ -5,6 +5,8 @@
 mod access;
 mod browser;
 mod cdf;
+mod central;
+mod central_live;
 mod common;
 mod config_checks;
 mod corpus;
@@ -14,6 +16,7 @@ mod live;
 mod live_web;
 mod names;
 mod pcapgen;
+mod pg;
 mod privilege;
 mod quota;
 mod real_corpus;

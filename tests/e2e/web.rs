@@ -38,6 +38,11 @@ impl Served {
                 .arg("replay")
                 .arg(data(CAPTURE)),
         );
+        Served::serve(dir, cfg)
+    }
+
+    /// `bwacct serve` with `cfg` (its `[web] listen`), keeping `dir` until dropped.
+    pub fn serve(dir: tempfile::TempDir, cfg: PathBuf) -> Served {
         // in its own directory: files beside it must never be served (see `web_limits`)
         let mut child = bwacct()
             .arg("-c")

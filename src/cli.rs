@@ -71,6 +71,9 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write the manual pages (bwacct.1 and one per subcommand).
     Manpage(ManpageArgs),
+    /// Print an argon2 hash of a password for `[web] users`. The password is read from the
+    /// terminal (twice, not echoed) or from the first line of standard input.
+    Passwd,
 }
 
 #[derive(Debug, Args)]
@@ -194,6 +197,10 @@ pub struct ReportArgs {
     /// first day (YYYY-MM-DD), e.g. /var/lib/bwacct/reports/usage-{date}.html.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Add each address's name: its `[names] static` name, else its customer's, else (with
+    /// `[names] reverse_dns = true`) its PTR name. JSON rows get "name", CSV a last column.
+    #[arg(long)]
+    pub names: bool,
 }
 
 #[derive(Debug, Args)]

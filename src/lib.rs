@@ -25,12 +25,13 @@
 //! - `quantity`: tc's rates, sizes and durations.
 //! - `graph`: usage graphs (PNG, SVG) drawn with an embedded font; `site`: the static site.
 //! - `status`: what a running collector shows (last interval, totals since start, flushes).
-//! - `web`: the dashboard, the JSON API and `/metrics` (axum).
+//! - `web`: the dashboard, the JSON API and `/metrics` (axum), its access control and TLS.
+//! - `names`: names shown next to addresses: the config's, then reverse DNS (never waited for by a page).
 //! - `privilege`: the service account, dropping root after the capture handles are open.
 //! - `preflight`: checks before capture starts (interfaces, a writable store).
 //! - `cdf`: BandwidthD's CDF log lines, read (`import-cdf`) and written (`report --format cdf`).
 //! - `docs`: man pages and completions; `logging`: journald-friendly log lines.
-//! - `app`: wiring for `run`, `replay`, `serve`, `import-cdf`, `prune` and the customer commands.
+//! - `app`: wiring for `run`, `replay`, `serve`, `import-cdf`, `prune`, `passwd` and the customer commands.
 
 pub mod account;
 pub mod app;
@@ -47,6 +48,7 @@ pub mod graph;
 pub mod hooks;
 pub mod journal;
 pub mod logging;
+pub mod names;
 pub mod parse;
 pub mod period;
 pub mod preflight;

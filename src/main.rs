@@ -44,6 +44,10 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             }
             return Ok(());
         }
+        Command::Passwd => {
+            println!("{}", app::passwd()?);
+            return Ok(());
+        }
         _ => {}
     }
     let cfg = Config::load(&cli.config)?;
@@ -121,7 +125,7 @@ fn dispatch(cli: Cli) -> anyhow::Result<()> {
             println!("{}", app::prune(&cfg, chrono::Utc::now().timestamp())?);
             Ok(())
         }
-        Command::Completions(_) | Command::Manpage(_) => Ok(()),
+        Command::Completions(_) | Command::Manpage(_) | Command::Passwd => Ok(()),
     }
 }
 
@@ -180,6 +184,18 @@ fn report_command(cfg: &Config, args: ReportArgs) -> anyhow::Result<()> {
     }
     for note in &rep.notes {
         tracing::warn!("{note}");
+    }
+    if args.names {
+        if args.by == report::By::Customer {
+            anyhow::bail!("--names names addresses: use it with --by ip");
+        }
+        let hosts: Vec<_> = rep.rows.iter().map(|r| r.host).collect();
+        let settings = cfg.names.clone().unwrap_or_default();
+        rep.names = Some(bwacct::names::resolve_blocking(
+            &settings,
+            std::sync::Arc::new(customers),
+            &hosts,
+        )?);
     }
     match args.out {
         Some(path) => {

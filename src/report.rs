@@ -11,6 +11,7 @@ pub use html::{AllotmentUse, CustomerTotals, Quantity};
 
 use crate::classify::Class;
 use crate::customer::Customers;
+use crate::names::NameMap;
 use crate::period::Period;
 use crate::rollup::{self, Level};
 use crate::store::{Query, Store, StoreError};
@@ -76,6 +77,20 @@ pub struct Report {
     /// Per-customer totals with their allotment use, shown by the HTML page when not empty.
     /// The customer module fills it; a report per IP without customers leaves it empty.
     pub customers: Vec<CustomerTotals>,
+    /// Names of the rows' hosts, when asked for (`report --names`): per IP, the JSON rows then
+    /// carry `"name"` (null when unknown), CSV a last column `name`, the table a column.
+    pub names: Option<NameMap>,
+}
+
+impl Report {
+    /// The name of a row's host, when names were asked for and it has one.
+    pub fn name(&self, row: &Row) -> Option<&str> {
+        self.names.as_ref()?.get(&row.host).map(String::as_str)
+    }
+
+    fn named(&self) -> bool {
+        self.names.is_some() && self.by == By::Ip
+    }
 }
 
 /// Usage of every host together over `[from, to)` (Unix seconds).
@@ -141,6 +156,7 @@ pub fn build(
         notes,
         series: Vec::new(),
         customers: Vec::new(),
+        names: None,
     })
 }
 
@@ -259,18 +275,22 @@ impl Serialize for ClassesJson<'_> {
     }
 }
 
-/// A row as JSON: `ip` and `customer` per IP; `customer`, `ips` and `state` per customer.
-struct RowJson<'a>(&'a Row, By);
+/// A row as JSON: `ip` and `customer` per IP (and `name` when names were asked for);
+/// `customer`, `ips` and `state` per customer.
+struct RowJson<'a>(&'a Row, &'a Report);
 
 impl Serialize for RowJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let RowJson(row, by) = self;
+        let RowJson(row, report) = self;
         let u = &row.usage;
-        let mut m = s.serialize_struct("Row", 8)?;
-        match by {
+        let mut m = s.serialize_struct("Row", 9)?;
+        match report.by {
             By::Ip => {
                 m.serialize_field("ip", &row.host)?;
                 m.serialize_field("customer", &row.customer)?;
+                if report.named() {
+                    m.serialize_field("name", &report.name(row))?;
+                }
             }
             By::Customer => {
                 m.serialize_field("customer", &row.customer)?;
@@ -298,7 +318,7 @@ impl Serialize for Report {
         m.serialize_field("from", &time(self.period.from))?;
         m.serialize_field("to", &time(self.period.to))?;
         m.serialize_field("by", self.by.name())?;
-        let rows: Vec<RowJson<'_>> = self.rows.iter().map(|r| RowJson(r, self.by)).collect();
+        let rows: Vec<RowJson<'_>> = self.rows.iter().map(|r| RowJson(r, self)).collect();
         m.serialize_field("rows", &rows)?;
         m.end()
     }
@@ -335,6 +355,9 @@ fn csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             header.push(format!("{}_{col}", class.name()));
         }
     }
+    if report.named() {
+        header.push("name".to_owned());
+    }
     w.write_record(&header)?;
     for row in &report.rows {
         let u = &row.usage;
@@ -360,6 +383,9 @@ fn csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             ] {
                 rec.push(u.get(dir, class, packets).to_string());
             }
+        }
+        if report.named() {
+            rec.push(csv_text(report.name(row).unwrap_or("")));
         }
         w.write_record(&rec)?;
     }
@@ -396,7 +422,7 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         By::Ip => ["address", "customer"],
         By::Customer => ["customer", "addresses"],
     };
-    let header = [
+    let mut header = vec![
         first[0],
         first[1],
         "total",
@@ -414,6 +440,13 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         "mail",
         "p2p",
     ];
+    // Names (untrusted, though checked) go in a column of their own, after the address.
+    let left = if report.named() {
+        header.insert(1, "name");
+        3
+    } else {
+        2
+    };
     let mut cells: Vec<Vec<String>> = vec![header.iter().map(|s| (*s).to_owned()).collect()];
     for row in &report.rows {
         let u = &row.usage;
@@ -443,6 +476,9 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
                 u.get(Dir::Tx, class, false) + u.get(Dir::Rx, class, false),
             ));
         }
+        if report.named() {
+            line.insert(1, report.name(row).unwrap_or("-").to_owned());
+        }
         cells.push(line);
     }
     let widths: Vec<usize> = (0..header.len())
@@ -457,7 +493,7 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
     for line in &cells {
         let mut text = String::new();
         for (i, (cell, w)) in line.iter().zip(&widths).enumerate() {
-            if i < 2 {
+            if i < left {
                 text.push_str(&format!("{cell:<w$}  "));
             } else {
                 text.push_str(&format!("{cell:>w$}  "));

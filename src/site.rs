@@ -5,6 +5,7 @@
 
 use crate::customer::Customers;
 use crate::graph::{host_net, net_name, Chart, GraphError, GraphRequest, ImageFormat, Window};
+use crate::names::NameMap;
 use crate::period::Period;
 use crate::report::{self, By};
 use crate::store::{Store, StoreError};
@@ -13,6 +14,7 @@ use crate::web::html::{self, esc, Links, Page};
 use ipnet::IpNet;
 use std::fmt::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SiteError {
@@ -20,6 +22,8 @@ pub enum SiteError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Graph(#[from] GraphError),
+    #[error(transparent)]
+    Names(#[from] crate::names::NamesError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: String,
@@ -34,6 +38,8 @@ pub struct SiteOptions {
     pub top: usize,
     pub sensor: Option<String>,
     pub customers: Customers,
+    /// `[names]`: names next to addresses (looked up once, before the pages are written).
+    pub names: Option<crate::config::Names>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +62,7 @@ struct SiteLinks<'a> {
     /// Hosts that have a page.
     paged: &'a [Host],
     customers: &'a Customers,
+    names: &'a NameMap,
 }
 
 impl Links for SiteLinks<'_> {
@@ -70,6 +77,10 @@ impl Links for SiteLinks<'_> {
             .get(name)
             .is_some()
             .then(|| format!("customers/{}.html", html::url_part(name)))
+    }
+
+    fn name(&self, host: &Host) -> Option<String> {
+        self.names.get(host).cloned()
     }
 }
 
@@ -164,14 +175,25 @@ pub fn write(store: &dyn Store, dir: &Path, opts: &SiteOptions) -> Result<SiteSu
     w.file("style.css", html::STYLE.as_bytes())?;
     w.file("app.js", html::SCRIPT.as_bytes())?;
     let paged: Vec<Host> = rep.rows.iter().take(opts.top).map(|r| r.host).collect();
+    let names = match &opts.names {
+        Some(settings) => {
+            let hosts: Vec<Host> = rep.rows.iter().map(|r| r.host).collect();
+            let customers = Arc::new(opts.customers.clone());
+            crate::names::resolve_blocking(settings, customers, &hosts)?
+        }
+        None => NameMap::new(),
+    };
     for host in &paged {
         let net = host_net(host);
-        let name = net_name(&net);
+        let title = match (names.get(host), host) {
+            (Some(name), Host::Addr(_)) => format!("{} ({name})", net_name(&net)),
+            _ => net_name(&net),
+        };
         w.graph_page(
             store,
             opts,
             ("hosts", &file_stem(host)),
-            (&name, &[net]),
+            (&title, &[net]),
             "",
         )?;
     }
@@ -204,6 +226,7 @@ pub fn write(store: &dyn Store, dir: &Path, opts: &SiteOptions) -> Result<SiteSu
     let links = SiteLinks {
         paged: &paged,
         customers: &opts.customers,
+        names: &names,
     };
     body.push_str(&html::top_table(&rep.rows, rep.rows.len(), &links));
     let index = Page {

@@ -37,6 +37,9 @@ _bwacct() {
             bwacct,manpage)
                 cmd="bwacct__subcmd__manpage"
                 ;;
+            bwacct,passwd)
+                cmd="bwacct__subcmd__passwd"
+                ;;
             bwacct,prune)
                 cmd="bwacct__subcmd__prune"
                 ;;
@@ -78,6 +81,9 @@ _bwacct() {
                 ;;
             bwacct__subcmd__help,manpage)
                 cmd="bwacct__subcmd__help__subcmd__manpage"
+                ;;
+            bwacct__subcmd__help,passwd)
+                cmd="bwacct__subcmd__help__subcmd__passwd"
                 ;;
             bwacct__subcmd__help,prune)
                 cmd="bwacct__subcmd__help__subcmd__prune"
@@ -140,7 +146,7 @@ _bwacct() {
 
     case "${cmd}" in
         bwacct)
-            opts="-c -h -V --config --log --help --version run replay report check-config quota events shape graph serve import-cdf prune completions manpage help"
+            opts="-c -h -V --config --log --help --version run replay report check-config quota events shape graph serve import-cdf prune completions manpage passwd help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 1 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -338,7 +344,7 @@ _bwacct() {
             return 0
             ;;
         bwacct__subcmd__help)
-            opts="run replay report check-config quota events shape graph serve import-cdf prune completions manpage help"
+            opts="run replay report check-config quota events shape graph serve import-cdf prune completions manpage passwd help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -436,6 +442,20 @@ _bwacct() {
             return 0
             ;;
         bwacct__subcmd__help__subcmd__manpage)
+            opts=""
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
+        bwacct__subcmd__help__subcmd__passwd)
             opts=""
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 3 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
@@ -653,6 +673,32 @@ _bwacct() {
             COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
             return 0
             ;;
+        bwacct__subcmd__passwd)
+            opts="-c -h --config --log --help"
+            if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
+                COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+                return 0
+            fi
+            case "${prev}" in
+                --config)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                -c)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --log)
+                    COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                *)
+                    COMPREPLY=()
+                    ;;
+            esac
+            COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
+            return 0
+            ;;
         bwacct__subcmd__prune)
             opts="-c -h --config --log --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
@@ -740,7 +786,7 @@ _bwacct() {
             return 0
             ;;
         bwacct__subcmd__report)
-            opts="-c -h --day --month --from --to --by --format --timezone --top --sensor --out --config --log --help"
+            opts="-c -h --day --month --from --to --by --format --timezone --top --sensor --out --names --config --log --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0

@@ -103,6 +103,7 @@ pub fn graph(cfg: &Config, args: &GraphArgs, now: DateTime<Utc>) -> Result<Graph
             top: args.top,
             sensor: args.sensor.clone(),
             customers: Customers::new(cfg.customers.clone()),
+            names: cfg.names.clone(),
         };
         return Ok(GraphOutput::Site(site::write(&store, dir, &opts)?));
     }
@@ -123,11 +124,21 @@ pub fn graph(cfg: &Config, args: &GraphArgs, now: DateTime<Utc>) -> Result<Graph
             Some(e) if e.eq_ignore_ascii_case("svg") => ImageFormat::Svg,
             _ => ImageFormat::Png,
         });
-    let title = nets
+    let mut title = nets
         .iter()
         .map(crate::graph::net_name)
         .collect::<Vec<_>>()
         .join(", ");
+    if let (Some(settings), [net]) = (&cfg.names, nets.as_slice()) {
+        if net.prefix_len() == net.max_prefix_len() {
+            let host = Host::Addr(net.addr());
+            let customers = std::sync::Arc::new(Customers::new(cfg.customers.clone()));
+            let names = crate::names::resolve_blocking(settings, customers, &[host])?;
+            if let Some(name) = names.get(&host) {
+                title = format!("{title} ({name})");
+            }
+        }
+    }
     let chart = Chart::fetch(
         &store,
         &GraphRequest {

@@ -1,10 +1,11 @@
 //! Wiring: builds the pipeline (counters, local networks, port table) from the configuration and
-//! runs the commands: `run` (live), `replay` (files), `serve` (the dashboard alone) and `graph`
-//! (one picture or the static site).
+//! runs the commands: `run` (live), `replay` (files), `serve` (the dashboard alone), `graph`
+//! (one picture or the static site) and `passwd` (a dashboard user's hash).
 
 pub mod customers;
 mod graph;
 mod import_cdf;
+mod passwd;
 mod prune;
 mod reload;
 mod replay;
@@ -13,6 +14,7 @@ mod serve;
 
 pub use graph::{graph, GraphOutput};
 pub use import_cdf::{import_cdf, ImportError, ImportOptions, ImportSummary};
+pub use passwd::passwd;
 pub use prune::{prune, PruneSummary};
 pub use replay::{replay, ReplaySummary};
 pub use run::{run, RunSummary};
@@ -70,6 +72,12 @@ pub enum AppError {
     Preflight(#[from] crate::preflight::PreflightError),
     #[error(transparent)]
     Import(#[from] ImportError),
+    #[error(transparent)]
+    Auth(#[from] crate::web::auth::AuthError),
+    #[error(transparent)]
+    Tls(#[from] crate::web::tls::TlsError),
+    #[error(transparent)]
+    Names(#[from] crate::names::NamesError),
 }
 
 impl AppError {

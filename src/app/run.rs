@@ -20,7 +20,6 @@ use crate::quota::service::{Msg, QuotaService};
 use crate::rollup::Retention;
 use crate::status::{Source, Status};
 use crate::store::{sqlite::SqliteStore, Sample};
-use crate::web;
 use std::fmt;
 use std::future::Future;
 use std::sync::{mpsc, Arc};
@@ -75,6 +74,10 @@ fn now_secs() -> i64 {
 
 /// Runs until `shutdown` completes, then flushes and returns.
 pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunSummary, AppError> {
+    // An exposed dashboard without access control is refused before anything starts.
+    if let Some(w) = &cfg.web {
+        crate::web::auth::check_exposure(w.listen, &w.access)?;
+    }
     // Everything that can be checked is checked before a capture handle is opened.
     let account = Account::for_service(&cfg.service)?;
     preflight::interfaces(&cfg.capture.interfaces)?;
@@ -100,7 +103,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     // Bind before dropping root and before capturing: a taken port is a clear error at start,
     // and a privileged port (443) stays possible.
     let listener = match &cfg.web {
-        Some(w) => Some(super::serve::bind(w.listen).await?),
+        Some(w) => Some(super::serve::bind(w.listen, w).await?),
+        None => None,
+    };
+    let customers = Arc::new(crate::customer::Customers::new(cfg.customers.clone()));
+    let names = match &listener {
+        Some(_) => super::serve::names(&cfg, &customers)?,
         None => None,
     };
     // Root was needed for the capture handles only: from here on, the service account. This
@@ -178,17 +186,16 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         now_secs(),
     ));
     let (stop_web, web_stopped) = tokio::sync::watch::channel(false);
-    let server = listener.map(|listener| {
-        let ctx = Arc::new(web::Context::new(
-            super::serve::sqlite_reader(cfg.storage.sqlite.clone()),
-            Arc::clone(&status),
-            Arc::new(crate::customer::Customers::new(cfg.customers.clone())),
-        ));
-        let mut stopped = web_stopped.clone();
-        tokio::spawn(web::serve(listener, ctx, async move {
-            let _ = stopped.changed().await;
-        }))
-    });
+    let server = match listener {
+        Some(bound) => {
+            let ctx = super::serve::context(&cfg, Arc::clone(&status), customers, names);
+            let mut stopped = web_stopped.clone();
+            Some(tokio::spawn(bound.serve(ctx, async move {
+                let _ = stopped.changed().await;
+            })))
+        }
+        None => None,
+    };
 
     // Intervals a previous run could not write are merged before anything new.
     let flusher = Flusher::new(Box::new(store))

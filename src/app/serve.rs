@@ -3,18 +3,23 @@
 //! "now" view move; the rest reads the store on request.
 
 use super::AppError;
-use crate::config::Config;
+use crate::config::{self, Config};
+use crate::customer::Customers;
 use crate::flush::bucket_start;
+use crate::names::Names;
 use crate::privilege::{self, Account, Dropped};
 use crate::status::{Source, Status};
 use crate::store::sqlite::SqliteStore;
 use crate::store::{Query, Sample, Store};
-use crate::web::{self, Context, OpenStore};
+use crate::web::auth::{self, Access};
+use crate::web::tls;
+use crate::web::{self, Context, OpenStore, StorePool};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio_rustls::rustls::ServerConfig;
 
 /// How long after an interval's end its flush is expected to be in the store.
 const WRITE_GRACE_S: i64 = 5;
@@ -24,8 +29,23 @@ pub fn sqlite_reader(path: PathBuf) -> OpenStore {
     Box::new(move || Ok(Box::new(SqliteStore::open_read_only(&path)?) as Box<dyn Store>))
 }
 
-/// Binds `listen`, saying so, and warning when it is reachable from other machines.
-pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, AppError> {
+/// The dashboard's socket with its access control and TLS, ready to serve.
+pub struct Bound {
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<ServerConfig>>,
+    access: Option<Arc<Access>>,
+}
+
+/// Binds `listen` for the dashboard of `web`, saying so. Refuses an address that other
+/// machines can reach unless access is controlled; reads the TLS certificate (a clear error
+/// now rather than at the first handshake).
+pub async fn bind(listen: SocketAddr, web: &config::Web) -> Result<Bound, AppError> {
+    auth::check_exposure(listen, &web.access)?;
+    let tls = web.tls.as_ref().map(tls::server_config).transpose()?;
+    let access = match web.access.is_configured() {
+        true => Some(Arc::new(Access::new(&web.access)?)),
+        false => None,
+    };
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|source| AppError::Listen {
@@ -33,11 +53,58 @@ pub async fn bind(listen: SocketAddr) -> Result<tokio::net::TcpListener, AppErro
             source,
         })?;
     let local = listener.local_addr()?;
-    if !local.ip().is_loopback() {
-        tracing::warn!(address = %local, "the dashboard is reachable from other machines: it has no authentication of its own; restrict it with a firewall or a reverse proxy");
+    let exposed = !local.ip().to_canonical().is_loopback();
+    if exposed && tls.is_none() && !web.access.users.is_empty() {
+        tracing::warn!(address = %local, "passwords and tokens cross the network in clear text: set [web] tls_cert and tls_key, or serve through a TLS proxy");
     }
-    tracing::info!("dashboard on http://{local}/");
-    Ok(listener)
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    match &access {
+        Some(_) => tracing::info!("dashboard access: credentials required"),
+        None => tracing::info!("dashboard access: open to anyone who can connect"),
+    }
+    tracing::info!("dashboard on {scheme}://{local}/");
+    Ok(Bound {
+        listener,
+        tls,
+        access,
+    })
+}
+
+impl Bound {
+    /// Serves `ctx` (with this socket's access control) until `shutdown` completes.
+    pub async fn serve(
+        self,
+        ctx: Context,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let ctx = match self.access {
+            Some(a) => ctx.with_access(a),
+            None => ctx,
+        };
+        web::serve_on(self.listener, self.tls, Arc::new(ctx), shutdown).await
+    }
+}
+
+/// The names shown next to addresses, when `[names]` is set (inside the runtime).
+pub fn names(cfg: &Config, customers: &Arc<Customers>) -> Result<Option<Arc<Names>>, AppError> {
+    match &cfg.names {
+        Some(n) => Ok(Some(Arc::new(Names::start(n, Arc::clone(customers))?))),
+        None => Ok(None),
+    }
+}
+
+/// The dashboard's context: store readers, status, customers and names.
+pub fn context(
+    cfg: &Config,
+    status: Arc<Status>,
+    customers: Arc<Customers>,
+    names: Option<Arc<Names>>,
+) -> Context {
+    let ctx = Context::new(sqlite_reader(cfg.storage.sqlite.clone()), status, customers);
+    match names {
+        Some(n) => ctx.with_names(n),
+        None => ctx,
+    }
 }
 
 fn now_secs() -> i64 {
@@ -50,9 +117,11 @@ pub async fn serve(
     listen: SocketAddr,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), AppError> {
-    let path = cfg.storage.sqlite.clone();
+    let web = cfg.web.clone().unwrap_or_default();
+    // Clear errors now rather than on the first request: exposure first.
+    auth::check_exposure(listen, &web.access)?;
     // Bind as started (a privileged port stays possible), then never serve as root.
-    let listener = bind(listen).await?;
+    let bound = bind(listen, &web).await?;
     let account = Account::for_service(&cfg.service)?;
     match privilege::drop_privileges(&account, &[])? {
         Dropped::To { user, uid, .. } => tracing::info!(user, uid, "dropped root"),
@@ -61,22 +130,21 @@ pub async fn serve(
             "[service] user = \"root\": serving with every privilege (not recommended)"
         ),
     }
-    // A clear error now rather than on the first request.
-    SqliteStore::open_read_only(&path)?;
+    // The store is read as the service account.
+    SqliteStore::open_read_only(&cfg.storage.sqlite)?;
     let status = Arc::new(Status::new(Source::Store, now_secs()));
-    let ctx = Arc::new(Context::new(
-        sqlite_reader(path),
-        Arc::clone(&status),
-        Arc::new(crate::customer::Customers::new(cfg.customers.clone())),
-    ));
+    let customers = Arc::new(Customers::new(cfg.customers.clone()));
+    let names = names(&cfg, &customers)?;
+    let ctx = context(&cfg, Arc::clone(&status), customers, names);
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let poller = tokio::spawn(poll_store(
-        Arc::clone(&ctx),
+        Arc::clone(&ctx.stores),
+        Arc::clone(&status),
         cfg.accounting.interval_s,
         cfg.sensor.clone(),
         stop_rx.clone(),
     ));
-    let server = web::serve(listener, ctx, async move {
+    let server = bound.serve(ctx, async move {
         let _ = stop_rx.changed().await;
     });
     tokio::pin!(server);
@@ -94,7 +162,8 @@ pub async fn serve(
 
 /// Feeds `Status` with every interval the store completes: [watermark, upto) at each tick.
 async fn poll_store(
-    ctx: Arc<Context>,
+    stores: Arc<StorePool>,
+    status: Arc<Status>,
     interval_s: u32,
     sensor: String,
     mut stop: tokio::sync::watch::Receiver<bool>,
@@ -114,8 +183,7 @@ async fn poll_store(
         }
         let from = watermark;
         let sensor = sensor.clone();
-        let read = ctx
-            .stores
+        let read = stores
             .with(move |s| -> Result<Vec<Sample>, crate::store::StoreError> {
                 // Everything before the last interval in one read, then the last one alone
                 // (the "now" view shows it).
@@ -145,7 +213,7 @@ async fn poll_store(
         match read {
             Ok(Ok(samples)) => {
                 for s in &samples {
-                    ctx.status.observe(s);
+                    status.observe(s);
                 }
                 watermark = upto;
             }

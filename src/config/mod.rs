@@ -3,6 +3,7 @@
 
 mod customers;
 mod error;
+mod names;
 mod raw;
 mod report;
 mod retention;
@@ -12,10 +13,11 @@ mod web;
 
 pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
+pub use names::Names;
 pub use report::{parse_zone, Report};
 pub use service::{Service, DEFAULT_USER};
 pub use shaping::{Alerts, Classifier, Method, Shaping, HOOK_PLACEHOLDERS};
-pub use web::{Web, DEFAULT_LISTEN};
+pub use web::{Access, Tls, Web, DEFAULT_LISTEN, MIN_TOKEN_LEN};
 
 use crate::account::CountMode;
 use crate::classify::App;
@@ -63,6 +65,8 @@ pub struct Config {
     pub web: Option<Web>,
     pub service: Service,
     pub report: Report,
+    /// `[names]`: names shown next to addresses (off when not set).
+    pub names: Option<Names>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -186,7 +190,7 @@ impl Config {
         line(self.alerts.describe());
         line(self.shaping.describe());
         match &self.web {
-            Some(w) => line(format!("web         http://{} (run serves it)", w.listen)),
+            Some(w) => line(w.describe()),
             None => line("web         off in run ([web] not set)".into()),
         }
         let r = &self.storage.retention;
@@ -200,6 +204,10 @@ impl Config {
             "report      days in {}",
             self.report.timezone.name()
         ));
+        match &self.names {
+            Some(n) => line(n.describe()),
+            None => line("names       off ([names] not set)".into()),
+        }
         out
     }
 }
@@ -269,6 +277,7 @@ impl Validator<'_> {
             web: self.web(raw.web)?,
             service: self.service(raw.service)?,
             report: self.report(raw.report)?,
+            names: self.names(raw.names)?,
         })
     }
 

@@ -2,6 +2,7 @@
 //! Values keep their spans so that validation errors can name the line.
 
 use serde::Deserialize;
+use std::collections::BTreeMap;
 use toml::Spanned;
 
 #[derive(Debug, Default, Deserialize)]
@@ -25,6 +26,7 @@ pub struct RawConfig {
     pub service: RawService,
     #[serde(default)]
     pub report: RawReport,
+    pub names: Option<RawNames>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -148,6 +150,28 @@ pub struct RawShaping {
 #[serde(deny_unknown_fields)]
 pub struct RawWeb {
     pub listen: Option<Spanned<String>>,
+    /// User name → argon2 hash (`bwacct passwd`).
+    pub users: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
+    pub tokens: Option<Spanned<Vec<Spanned<String>>>>,
+    pub metrics_tokens: Option<Spanned<Vec<Spanned<String>>>>,
+    pub tls_cert: Option<Spanned<String>>,
+    pub tls_key: Option<Spanned<String>>,
+}
+
+/// `[names]`: names shown for addresses.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNames {
+    pub reverse_dns: Option<bool>,
+    pub servers: Option<Spanned<Vec<Spanned<String>>>>,
+    pub timeout_ms: Option<Spanned<i64>>,
+    pub concurrency: Option<Spanned<i64>>,
+    pub per_minute: Option<Spanned<i64>>,
+    pub negative_ttl_s: Option<Spanned<i64>>,
+    pub cache_size: Option<Spanned<i64>>,
+    /// Address → name.
+    #[serde(rename = "static")]
+    pub fixed: Option<Spanned<BTreeMap<String, Spanned<String>>>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -412,6 +412,7 @@ mod tests {
         let period = crate::period::day(chrono::NaiveDate::from_ymd_opt(2026, 11, 24).unwrap());
         let from = period.from.timestamp();
         let report = Report {
+            names: None,
             period,
             by: By::Ip,
             rows: vec![Row {

@@ -5,7 +5,8 @@
 use super::params::{host_nets, DefaultPeriod, Params};
 use super::{Context, WebError};
 use crate::graph::net_name;
-use crate::report::ClassesJson;
+use crate::names::Names;
+use crate::report::{ClassesJson, Report};
 use crate::status::Snapshot;
 use crate::store::{Query as Range, Series, SeriesQuery};
 use crate::usage::{Dir, Usage};
@@ -69,14 +70,25 @@ async fn hosts(State(ctx): Ctx, Query(p): Query<Params>) -> Result<Response, Api
     let top = p.top(None)?;
     let sensor = p.sensor()?;
     let rep = ctx.report(period, sensor).await?;
-    match top {
-        Some(n) if n < rep.rows.len() => {
-            let mut rep = (*rep).clone();
-            rep.rows.truncate(n);
-            Ok(json(&rep))
-        }
-        _ => Ok(json(&*rep)),
+    let n = top.unwrap_or(usize::MAX).min(rep.rows.len());
+    if n == rep.rows.len() && ctx.names.is_none() {
+        return Ok(json(&*rep));
     }
+    let rows = rep.rows[..n].to_vec();
+    // Names as known now: a name still being looked up shows as null.
+    let names = ctx
+        .names
+        .as_ref()
+        .map(|names| names.known(rows.iter().map(|r| &r.host)));
+    Ok(json(&Report {
+        period: rep.period,
+        by: rep.by,
+        rows,
+        names,
+        notes: rep.notes.clone(),
+        series: Vec::new(),
+        customers: Vec::new(),
+    }))
 }
 
 /// A series as JSON: every bucket of the range, with bytes, packets, rates and classes.
@@ -203,25 +215,29 @@ async fn customers(State(ctx): Ctx) -> Response {
     json(&serde_json::json!({ "customers": list }))
 }
 
-/// The status with the last interval's busiest hosts as rates.
-struct StatusJson<'a>(&'a Snapshot);
+/// The status with the last interval's busiest hosts as rates (and names, when on).
+struct StatusJson<'a>(&'a Snapshot, Option<&'a Names>);
 
 impl Serialize for StatusJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let snap = self.0;
+        let (snap, names) = (self.0, self.1);
         let busiest: Vec<serde_json::Value> = snap
             .last
             .iter()
             .flat_map(|l| {
                 let secs = f64::from(l.interval_s.max(1));
                 l.hosts.iter().map(move |(h, u)| {
-                    serde_json::json!({
+                    let mut v = serde_json::json!({
                         "ip": h,
                         "tx_bps": u.total_bytes(Dir::Tx) as f64 * 8.0 / secs,
                         "rx_bps": u.total_bytes(Dir::Rx) as f64 * 8.0 / secs,
                         "tx_bytes": u.total_bytes(Dir::Tx),
                         "rx_bytes": u.total_bytes(Dir::Rx),
-                    })
+                    });
+                    if let Some(names) = names {
+                        v["name"] = serde_json::json!(names.name(h));
+                    }
+                    v
                 })
             })
             .collect();
@@ -237,5 +253,5 @@ impl Serialize for StatusJson<'_> {
 }
 
 async fn status(State(ctx): Ctx) -> Response {
-    json(&StatusJson(&ctx.status.snapshot()))
+    json(&StatusJson(&ctx.status.snapshot(), ctx.names.as_deref()))
 }

@@ -103,6 +103,10 @@ pub trait Links {
     fn host(&self, host: &Host) -> Option<String>;
     /// The page of a customer, if there is one.
     fn customer(&self, name: &str) -> Option<String>;
+    /// The name shown for a host (see `crate::names`), if names are on and it has one.
+    fn name(&self, _host: &Host) -> Option<String> {
+        None
+    }
 }
 
 /// The per-class columns of the top-talkers table, in report order.
@@ -153,6 +157,14 @@ pub fn top_table(rows: &[Row], shown: usize, links: &dyn Links) -> String {
             }
         }
         out.push_str("</td><td class=\"t\">");
+        // A name other than the customer's (a static name, or DNS), then the customer.
+        if let Some(name) = links
+            .name(&row.host)
+            .filter(|n| Some(n.as_str()) != row.customer.as_deref())
+        {
+            let sep = if row.customer.is_some() { " · " } else { "" };
+            let _ = write!(out, "<span class=\"dns\">{}</span>{sep}", esc(&name));
+        }
         match (
             &row.customer,
             row.customer.as_deref().and_then(|c| links.customer(c)),
@@ -224,14 +236,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn names_are_escaped_in_the_table_and_the_layout() {
-        let row = Row {
-            host: "198.51.100.7".parse().unwrap(),
-            customer: Some("<img src=x onerror=alert(1)>".into()),
+    fn row_of(host: &str) -> Row {
+        Row {
+            host: host.parse().unwrap(),
+            customer: None,
             usage: Usage::default(),
             ips: Vec::new(),
             state: None,
+        }
+    }
+
+    #[test]
+    fn names_are_escaped_in_the_table_and_the_layout() {
+        let row = Row {
+            customer: Some("<img src=x onerror=alert(1)>".into()),
+            ..row_of("198.51.100.7")
         };
         let table = top_table(&[row], 10, &NoLinks);
         assert!(!table.contains("<img"), "{table}");
@@ -246,6 +265,27 @@ mod tests {
         }
         .render();
         assert!(page.contains("<title>a &lt;b&gt; &amp; c · bwacct</title>"));
+        struct Named;
+        impl Links for Named {
+            fn host(&self, _: &Host) -> Option<String> {
+                None
+            }
+            fn customer(&self, _: &str) -> Option<String> {
+                Some("/customer/x".into())
+            }
+            fn name(&self, _: &Host) -> Option<String> {
+                Some("<i>mail</i>".into())
+            }
+        }
+        let row = Row {
+            customer: Some("goneril".into()),
+            ..row_of("198.51.100.8")
+        };
+        let table = top_table(&[row], 10, &Named);
+        assert!(
+            table.contains("<span class=\"dns\">&lt;i&gt;mail&lt;/i&gt;</span> · <a href=\"/customer/x\">goneril</a>"),
+            "{table}"
+        );
         assert!(page.contains("<h1>a &lt;b&gt; &amp; c</h1>"));
         assert!(!page.contains("{{"));
     }

@@ -4,6 +4,7 @@
 
 use super::Context;
 use crate::customer::Customers;
+use crate::names::dns::DnsStats;
 use crate::status::Snapshot;
 use crate::usage::{Dir, Host, Usage};
 use axum::extract::State;
@@ -21,7 +22,10 @@ pub fn routes() -> Router<Arc<Context>> {
 async fn metrics(State(ctx): State<Arc<Context>>) -> impl IntoResponse {
     let snap = ctx.status.snapshot();
     let (hosts, other) = ctx.status.totals();
-    let text = exposition(&snap, &hosts, &other, &ctx.customers);
+    let mut text = exposition(&snap, &hosts, &other, &ctx.customers);
+    if let Some((stats, cached)) = ctx.names.as_ref().and_then(|n| n.dns()) {
+        dns_lines(&mut text, stats, cached);
+    }
     (
         [(
             header::CONTENT_TYPE,
@@ -252,6 +256,37 @@ pub fn exposition(
     );
     let _ = writeln!(out, "bwacct_start_time_seconds {}", snap.started);
     out
+}
+
+/// The reverse-DNS resolver's outcomes (when it is on).
+fn dns_lines(out: &mut String, stats: &DnsStats, cached: usize) {
+    family(
+        out,
+        "bwacct_dns_lookups_total",
+        "counter",
+        "Reverse DNS lookups by outcome: name, no_name, invalid (a name refused), timeout, failed, capped (not made: the per-minute cap).",
+    );
+    for (outcome, n) in [
+        ("name", &stats.named),
+        ("no_name", &stats.no_name),
+        ("invalid", &stats.invalid),
+        ("timeout", &stats.timed_out),
+        ("failed", &stats.failed),
+        ("capped", &stats.capped),
+    ] {
+        let _ = writeln!(
+            out,
+            "bwacct_dns_lookups_total{{outcome=\"{outcome}\"}} {}",
+            n.load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
+    family(
+        out,
+        "bwacct_dns_cached_addresses",
+        "gauge",
+        "Addresses whose reverse DNS answer (a name or none) is remembered.",
+    );
+    let _ = writeln!(out, "bwacct_dns_cached_addresses {cached}");
 }
 
 #[cfg(test)]

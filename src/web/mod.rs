@@ -4,18 +4,21 @@
 //!
 //! Layout: `params` (query parsing and bounds), `pages` (HTML), `api` (JSON), `metrics`
 //! (Prometheus text), `cache` (rendered graphs), `html` (escaping and fragments, shared with the
-//! static site).
+//! static site), `auth` (who may see it), `tls` (HTTPS).
 
 mod api;
+pub mod auth;
 mod cache;
 pub mod html;
 mod metrics;
 mod pages;
 mod params;
+pub mod tls;
 
 use crate::config::Customer;
 use crate::customer::Customers;
 use crate::graph::GraphError;
+use crate::names::Names;
 use crate::period::Period;
 use crate::report::{self, By, Report};
 use crate::status::Status;
@@ -87,6 +90,10 @@ pub struct Context {
     pub stores: Arc<StorePool>,
     pub status: Arc<Status>,
     pub customers: Arc<Customers>,
+    /// Names next to addresses (`[names]`); none: addresses only, JSON without `name`.
+    pub names: Option<Arc<Names>>,
+    /// Who may see the pages; none: anyone who can connect.
+    access: Option<Arc<auth::Access>>,
     graphs: cache::Cache<axum::body::Bytes>,
     reports: cache::Cache<Arc<Report>>,
 }
@@ -97,9 +104,28 @@ impl Context {
             stores: Arc::new(StorePool::new(open)),
             status,
             customers,
+            names: None,
+            access: None,
             graphs: cache::Cache::new(GRAPHS_CACHED),
             reports: cache::Cache::new(REPORTS_CACHED),
         }
+    }
+
+    /// Shows names next to addresses.
+    pub fn with_names(mut self, names: Arc<Names>) -> Self {
+        self.names = Some(names);
+        self
+    }
+
+    /// Asks for credentials (when `access` has any).
+    pub fn with_access(mut self, access: Arc<auth::Access>) -> Self {
+        self.access = Some(access);
+        self
+    }
+
+    /// The name of a host as known now (never waits).
+    fn name(&self, host: &crate::usage::Host) -> Option<String> {
+        self.names.as_ref()?.name(host)
     }
 
     /// The report of a period (every row, busiest first), from the cache when it is fresh: the
@@ -198,23 +224,51 @@ async fn security_headers(mut res: Response) -> Response {
     res
 }
 
-/// Every route: pages, graphs, assets, the API and `/metrics`. GET only.
+/// Every route: pages, graphs, assets, the API and `/metrics`. GET only; behind the access
+/// check when there is one.
 pub fn router(ctx: Arc<Context>) -> Router {
-    pages::routes()
+    let mut routes = pages::routes()
         .merge(api::routes())
         .merge(metrics::routes())
-        .fallback(|| async { WebError::NotFound("no such page".into()) })
+        .fallback(|| async { WebError::NotFound("no such page".into()) });
+    if let Some(access) = &ctx.access {
+        routes = routes.layer(axum::middleware::from_fn_with_state(
+            Arc::clone(access),
+            auth::require,
+        ));
+    }
+    routes
         .layer(axum::middleware::map_response(security_headers))
         .with_state(ctx)
 }
 
-/// Serves until `shutdown` completes.
+/// Serves plain HTTP until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     ctx: Arc<Context>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(ctx))
-        .with_graceful_shutdown(shutdown)
-        .await
+    serve_on(listener, None, ctx, shutdown).await
+}
+
+/// Serves HTTP, or HTTPS with `tls`, until `shutdown` completes.
+pub async fn serve_on(
+    listener: tokio::net::TcpListener,
+    tls: Option<Arc<tokio_rustls::rustls::ServerConfig>>,
+    ctx: Arc<Context>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = router(ctx).into_make_service_with_connect_info::<tls::Peer>();
+    match tls {
+        None => {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(config) => {
+            axum::serve(tls::TlsListener::new(listener, config)?, app)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+    }
 }

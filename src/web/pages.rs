@@ -111,6 +111,10 @@ impl Links for Dashboard<'_> {
             .customer(name)
             .map(|c| format!("/customer/{}", url_part(&c.name)))
     }
+
+    fn name(&self, host: &Host) -> Option<String> {
+        self.ctx.name(host)
+    }
 }
 
 async fn index(State(ctx): Ctx, Query(p): Query<Params>) -> Result<Html<String>, WebError> {
@@ -208,13 +212,25 @@ fn four_graphs(body: &mut String, select: &str, end: Option<&str>) {
     body.push_str("</div>");
 }
 
+/// A page or graph title for one address: the address, and its name when one is known.
+fn titled(ctx: &Context, net: &ipnet::IpNet) -> String {
+    let addr = net_name(net);
+    let host = crate::usage::Host::Addr(net.addr());
+    let single = net.prefix_len() == net.max_prefix_len();
+    match ctx.name(&host).filter(|_| single) {
+        Some(name) => format!("{addr} ({name})"),
+        None => addr,
+    }
+}
+
 async fn host_page(
-    State(_ctx): Ctx,
+    State(ctx): Ctx,
     Path(addr): Path<String>,
     Query(p): Query<Params>,
 ) -> Result<Html<String>, WebError> {
     let net = host_nets(&addr)?;
     let name = net_name(&net);
+    let title = titled(&ctx, &net);
     let end = end_param(&p)?;
     let mut body = String::new();
     let series = format!(
@@ -234,7 +250,7 @@ async fn host_page(
         &format!("ip={}", url_part(&name)),
         end.as_deref(),
     );
-    Ok(page(&name, "", &body))
+    Ok(page(&title, "", &body))
 }
 
 async fn customer_page(
@@ -331,13 +347,25 @@ async fn now_page(State(ctx): Ctx) -> Html<String> {
                 last.active_hosts,
                 last.hosts.len()
             );
-            body.push_str("<div class=\"wide\"><table class=\"sortable\" id=\"now\"><thead><tr><th class=\"t\">address</th><th>sent</th><th>received</th><th>tcp</th><th>udp</th><th>icmp</th><th>other</th></tr></thead><tbody>");
+            let named = ctx.names.is_some();
+            body.push_str("<div class=\"wide\"><table class=\"sortable\" id=\"now\"><thead><tr><th class=\"t\">address</th>");
+            if named {
+                body.push_str("<th class=\"t\">name</th>");
+            }
+            body.push_str("<th>sent</th><th>received</th><th>tcp</th><th>udp</th><th>icmp</th><th>other</th></tr></thead><tbody>");
             for (host, u) in &last.hosts {
                 let addr = host.to_string();
                 let secs = last.interval_s;
+                let name = match named {
+                    true => format!(
+                        "<td class=\"t\">{}</td>",
+                        esc(&ctx.name(host).unwrap_or_default())
+                    ),
+                    false => String::new(),
+                };
                 let _ = write!(
                     body,
-                    "<tr><td class=\"t\"><a href=\"/ip/{}\">{}</a></td><td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td>",
+                    "<tr><td class=\"t\"><a href=\"/ip/{}\">{}</a></td>{name}<td data-v=\"{}\">{}</td><td data-v=\"{}\">{}</td>",
                     esc(&url_part(&addr)),
                     esc(&addr),
                     u.total_bytes(Dir::Tx),
@@ -373,10 +401,10 @@ async fn graph(
     format: ImageFormat,
 ) -> Result<Response, WebError> {
     let (who, nets) = p.selection(&ctx)?;
-    let title = if p.customer.is_some() {
-        who
-    } else {
-        nets.iter().map(net_name).collect::<Vec<_>>().join(", ")
+    let title = match (p.customer.is_some(), nets.as_slice()) {
+        (true, _) => who,
+        (false, [one]) => titled(&ctx, one),
+        (false, _) => nets.iter().map(net_name).collect::<Vec<_>>().join(", "),
     };
     let (from, to) = p.range(Utc::now())?;
     let size = p.size()?;

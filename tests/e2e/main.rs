@@ -2,6 +2,7 @@
 //! the dashboard over HTTP and in a real browser, and its command line. One test binary,
 //! grouped by theme.
 
+mod access;
 mod browser;
 mod cdf;
 mod common;
@@ -10,6 +11,7 @@ mod corpus;
 mod durability;
 mod live;
 mod live_web;
+mod names;
 mod privilege;
 mod quota;
 mod real_corpus;

@@ -14,16 +14,23 @@ const LOCAL: [&str; 2] = ["198.51.100.0/24", "2001:db8:100::/56"];
 
 /// A store filled by replaying the corpus capture, and `bwacct serve` on it (stopped on drop).
 pub struct Served {
-    _dir: tempfile::TempDir,
+    pub dir: tempfile::TempDir,
     pub cfg: PathBuf,
     pub addr: String,
+    /// Its log lines, as they come.
+    pub log: crate::live::Log,
     child: Child,
 }
 
 impl Served {
     pub fn start() -> Served {
+        Served::with("[web]\nlisten = \"127.0.0.1:0\"\n")
+    }
+
+    /// With `extra` as the config's tables before `[accounting]` (setting `[web] listen`).
+    pub fn with(extra: &str) -> Served {
         let dir = tempfile::tempdir().unwrap();
-        let cfg = config(dir.path(), &LOCAL, "[web]\nlisten = \"127.0.0.1:0\"\n");
+        let cfg = config(dir.path(), &LOCAL, extra);
         run_ok(
             bwacct()
                 .arg("-c")
@@ -41,11 +48,20 @@ impl Served {
             .expect("start bwacct serve");
         let stderr = child.stderr.take().unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
+        let log = crate::live::Log::default();
+        let keep = log.clone();
         std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 eprintln!("bwacct serve: {line}");
-                if let Some(rest) = line.split("dashboard on http://").nth(1) {
-                    let _ = tx.send(rest.trim_end_matches('/').to_owned());
+                let announced = line.split("dashboard on ").nth(1).map(|url| {
+                    let rest = url.split("://").nth(1).unwrap_or(url);
+                    rest.trim_end_matches('/').to_owned()
+                });
+                if let Ok(mut l) = keep.lock() {
+                    l.push(line);
+                }
+                if let Some(addr) = announced {
+                    let _ = tx.send(addr);
                 }
             }
         });
@@ -53,9 +69,10 @@ impl Served {
             .recv_timeout(Duration::from_secs(20))
             .expect("bwacct serve announced its address");
         Served {
-            _dir: dir,
+            dir,
             cfg,
             addr,
+            log,
             child,
         }
     }
@@ -104,9 +121,31 @@ impl Response {
 
 /// One HTTP/1.0 request (the server answers with a plain body and closes), bounded in time.
 pub fn request(addr: &str, method: &str, path: &str) -> Response {
+    request_with(addr, method, path, &[])
+}
+
+/// [`request`] with extra header lines (`Name: value`).
+pub fn request_with(addr: &str, method: &str, path: &str, headers: &[String]) -> Response {
     let mut s = TcpStream::connect(addr).expect("connect");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    write!(s, "{method} {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").unwrap();
+    exchange(&mut s, addr, method, path, headers)
+}
+
+/// Writes a request on an open stream (plain or TLS) and reads the response.
+pub fn exchange(
+    s: &mut (impl Read + Write),
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[String],
+) -> Response {
+    let mut head = format!("{method} {path} HTTP/1.0\r\nHost: {addr}\r\n");
+    for h in headers {
+        head.push_str(h);
+        head.push_str("\r\n");
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read the response");
     let split = raw

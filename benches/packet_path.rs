@@ -1,11 +1,15 @@
 //! The packet path (decode + classify + count) on real frames from the test captures, in
-//! packets per second: a realistic mix and minimum-size frames, exclusive and shared counters.
+//! packets per second: a realistic mix and minimum-size frames, exclusive and shared counters,
+//! and with the layer-2 guard looking at every frame (`guard/`), as live capture does with
+//! `[guard]`: source MAC table, ARP, sampled bindings, bound customers' source check.
 
 use bwacct::account::{Accountant, CountMode};
 use bwacct::classify::{LocalNets, PortTable};
 use bwacct::config::default_ports;
+use bwacct::config::Config;
 use bwacct::counters::{Counters, Layout};
-use bwacct::parse::LinkType;
+use bwacct::guard::{Observer, Policy};
+use bwacct::parse::{self, LinkType};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use std::sync::Arc;
 
@@ -30,6 +34,16 @@ fn layout() -> Layout {
         max_hosts: 131_072,
         direct_max_bits: 16,
     }
+}
+
+/// The guard's policy with defaults and two bound customers (one address, one /28).
+fn guard_policy() -> Policy {
+    let text = "[accounting]\nlocal = [\"198.51.100.0/24\", \"2001:db8:100::/56\"]\n[guard]\n\
+        [[customer]]\nname = \"a\"\naddresses = [\"198.51.100.10\"]\nmacs = [\"02:00:00:00:00:0a\"]\n\
+        [[customer]]\nname = \"b\"\naddresses = [\"198.51.100.16/28\"]\nmacs = [\"02:00:00:00:00:0b\"]\n";
+    let cfg = Config::parse(std::path::Path::new("bench.toml"), text).expect("bench config");
+    let guard = cfg.guard.clone().expect("[guard]");
+    Policy::new(&cfg, &guard)
 }
 
 fn bench(c: &mut Criterion) {
@@ -61,6 +75,32 @@ fn bench(c: &mut Criterion) {
                 passes += 1;
                 if passes % 100 == 0 {
                     exclusive.drain();
+                }
+            })
+        });
+        let policy = guard_policy();
+        let mut observer = Observer::new(
+            &policy.guard,
+            Arc::clone(&policy.bound),
+            Arc::clone(&nets),
+            CountMode::Ip,
+            "bench",
+        );
+        let mut guarded = Counters::exclusive(layout());
+        group.bench_function(format!("guard/{file}"), |b| {
+            b.iter(|| {
+                {
+                    let batch = guarded.batch();
+                    for (data, len) in &frames {
+                        let decoded = parse::decode(link, data, *len);
+                        observer.frame(0, link, data, *len, &decoded);
+                        acct.count(&batch, decoded, *len);
+                    }
+                }
+                passes += 1;
+                if passes % 100 == 0 {
+                    guarded.drain();
+                    observer.rotate(0, None);
                 }
             })
         });

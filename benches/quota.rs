@@ -1,33 +1,28 @@
-//! The quota check that `run` makes after every flush, on a month of one-minute samples in a
-//! real SQLite store: 20 customers of 2 addresses each plus 200 addresses of nobody (a 30-day
-//! month: 43,200 intervals, 10.4 million rows). A fresh checker reads each customer's whole
-//! period; the checker of a running service re-reads only the last two hours.
+//! The quota check that `run` makes after every flush, on the real SQLite stores of
+//! `common/stores.rs` (a month of one-minute samples of 240 hosts; 3 days of 5-minute samples of
+//! 10,000 hosts). A fresh checker (the `quota` command, replay's check, `run`'s first check,
+//! the HTML report) reads each customer's whole period: one customer of two addresses with a
+//! monthly volume, one with a 95th percentile, all 20 (10 of each kind); the checker of a
+//! running service re-reads only the last two hours of the 95th-percentile customers.
 
-use bwacct::classify::Class;
+#[path = "common/stores.rs"]
+mod stores;
+
 use bwacct::config::Config;
-use bwacct::parse::Proto;
 use bwacct::quota::{Checker, Policy};
-use bwacct::store::sqlite::SqliteStore;
-use bwacct::store::{Sample, Store};
-use bwacct::usage::{Dir, Host, Usage};
 use criterion::{criterion_group, criterion_main, Criterion};
 use std::path::Path;
 use std::sync::Arc;
+use stores::{Shape, MANY, MONTH};
 
-const CUSTOMERS: usize = 20;
-const OTHERS: usize = 200;
-const MINUTES: i64 = 30 * 24 * 60;
-/// 2024-04-01T00:00:00Z: a 30-day month.
-const START: i64 = 1_711_929_600;
-
-fn policy() -> Arc<Policy> {
-    let mut text = String::from("[accounting]\nlocal = [\"198.51.100.0/24\"]\n");
-    for i in 0..CUSTOMERS {
+/// Customers of two addresses each (even: a monthly volume, odd: a 95th percentile).
+fn policy(shape: &Shape, customers: &[usize]) -> Arc<Policy> {
+    let mut text = format!("[accounting]\nlocal = [\"{}\"]\n", shape.net);
+    for &i in customers {
         text.push_str(&format!(
-            "[[customer]]\nname = \"c{i}\"\naddresses = [\"198.51.100.{}\", \"198.51.100.{}\"]\n\
-             allotment = {{ {} }}\n",
-            2 * i + 1,
-            2 * i + 2,
+            "[[customer]]\nname = \"c{i}\"\naddresses = [\"{}\", \"{}\"]\nallotment = {{ {} }}\n",
+            (shape.addr)(2 * i + 1),
+            (shape.addr)(2 * i + 2),
             if i % 2 == 0 {
                 "monthly_gb = 500"
             } else {
@@ -40,47 +35,36 @@ fn policy() -> Arc<Policy> {
     ))
 }
 
-fn store(dir: &Path) -> SqliteStore {
-    let mut store = SqliteStore::open(&dir.join("bw.db")).expect("store");
-    let mut u = Usage::default();
-    u.set(Dir::Tx, Class::Proto(Proto::Tcp), false, 1_000_000);
-    u.set(Dir::Tx, Class::Proto(Proto::Tcp), true, 700);
-    u.set(Dir::Rx, Class::Proto(Proto::Udp), false, 50_000);
-    let hosts: Vec<(Host, Usage)> = (1..=(2 * CUSTOMERS + OTHERS).min(254))
-        .map(|i| (format!("198.51.100.{i}").parse().expect("host"), u))
-        .collect();
-    for m in 0..MINUTES {
-        store
-            .write(&Sample {
-                sensor: "bench".into(),
-                start: START + m * 60,
-                interval_s: 60,
-                hosts: hosts.clone(),
-                ..Default::default()
-            })
-            .expect("write");
-    }
-    store
-}
-
 fn checks(c: &mut Criterion) {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let store = store(dir.path());
-    let at = START + MINUTES * 60 - 1;
-    let mut g = c.benchmark_group("quota_check");
-    g.sample_size(10);
-    g.bench_function("fresh checker, whole month", |b| {
-        b.iter(|| {
-            let mut checker = Checker::new(policy());
-            checker.evaluate(&store, at).expect("evaluate").len()
-        })
-    });
-    let mut running = Checker::new(policy());
-    running.evaluate(&store, at).expect("evaluate");
-    g.bench_function("running checker, after a flush", |b| {
-        b.iter(|| running.evaluate(&store, at).expect("evaluate").len())
-    });
-    g.finish();
+    let all: Vec<usize> = (0..20).collect();
+    for shape in [MANY, MONTH] {
+        let store = shape.open();
+        let last = shape.last();
+        let mut g = c.benchmark_group(format!("quota_check {}", shape.name));
+        g.sample_size(10);
+        for (name, customers) in [
+            ("fresh checker, 1 volume customer", &[4][..]),
+            ("fresh checker, 1 p95 customer", &[5][..]),
+            ("fresh checker, 20 customers", &all[..]),
+        ] {
+            let policy = policy(&shape, customers);
+            let mut checker = Checker::new(Arc::clone(&policy));
+            let statuses = checker.evaluate(&store, last).expect("evaluate");
+            assert!(statuses.iter().all(|s| s.measured.used > 0), "{name}");
+            g.bench_function(name, |b| {
+                b.iter(|| {
+                    let mut checker = Checker::new(Arc::clone(&policy));
+                    checker.evaluate(&store, last).expect("evaluate").len()
+                })
+            });
+        }
+        let mut running = Checker::new(policy(&shape, &all));
+        running.evaluate(&store, last).expect("evaluate");
+        g.bench_function("running checker, 20 customers, after a flush", |b| {
+            b.iter(|| running.evaluate(&store, last).expect("evaluate").len())
+        });
+        g.finish();
+    }
 }
 
 criterion_group!(benches, checks);

@@ -49,7 +49,7 @@ pub enum Command {
     CheckConfig,
     /// Allotment status per customer: used, allotment, percent, estimate, state, since.
     Quota(QuotaArgs),
-    /// Stored events: quota state changes.
+    /// Stored events: quota state changes and layer-2 alarms ([guard]).
     Events(EventsArgs),
     /// Traffic shaping of customers over their allotment: plan, apply or clear.
     Shape(ShapeArgs),
@@ -95,6 +95,9 @@ pub struct EventsArgs {
     /// The newest N events.
     #[arg(long, default_value_t = 100)]
     pub limit: usize,
+    /// Only this kind: quota, mac_flood, arp_spoof, arp_reply_flood or spoofed_source.
+    #[arg(long, value_parser = ["quota", "mac_flood", "arp_spoof", "arp_reply_flood", "spoofed_source"])]
+    pub kind: Option<String>,
     #[arg(long, value_enum, default_value = "table")]
     pub format: ListFormat,
 }

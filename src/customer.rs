@@ -51,7 +51,13 @@ impl Customers {
 
     /// The customer whose networks hold all of `host`.
     pub fn of(&self, host: &Host) -> Option<&Customer> {
-        let i = match host {
+        self.index_of(host).and_then(|i| self.list.get(i))
+    }
+
+    /// The position (in configuration order) of the customer whose networks hold all of `host`.
+    #[inline]
+    pub fn index_of(&self, host: &Host) -> Option<usize> {
+        match host {
             Host::Addr(IpAddr::V4(a)) => find(&self.v4, u32::from(*a), u32::from(*a)),
             Host::Addr(IpAddr::V6(a)) => find(&self.v6, u128::from(*a), u128::from(*a)),
             Host::Net(IpNet::V4(n)) => {
@@ -60,12 +66,17 @@ impl Customers {
             Host::Net(IpNet::V6(n)) => {
                 find(&self.v6, u128::from(n.network()), u128::from(n.broadcast()))
             }
-        }?;
+        }
+    }
+
+    /// The customer at a position of [`Customers::index_of`].
+    pub fn at(&self, i: usize) -> Option<&Customer> {
         self.list.get(i)
     }
 }
 
 /// The entry whose range holds [lo, hi].
+#[inline]
 fn find<T: Ord + Copy>(ranges: &[(T, T, usize)], lo: T, hi: T) -> Option<usize> {
     let at = ranges.partition_point(|(first, _, _)| *first <= lo);
     let (first, last, i) = *ranges.get(at.checked_sub(1)?)?;
@@ -85,6 +96,7 @@ mod tests {
             allotment: None,
             shape: None,
             billing_day: 1,
+            macs: Vec::new(),
         }
     }
 

@@ -22,6 +22,7 @@
 //! - `customer`: which customer a usage row belongs to.
 //! - `quota`: allotments, billing periods, ok/warn/over states and their events.
 //! - `hooks`: external programs run as argv on events, off the packet path.
+//! - `guard`: the layer-2 guard (MAC flooding, ARP spoofing, spoofed sources) and its events.
 //! - `shape`: tc/iptables shaping of customers (plan, apply, clear).
 //! - `quantity`: tc's rates, sizes and durations.
 //! - `graph`: usage graphs (PNG, SVG) drawn with an embedded font; `site`: the static site.
@@ -47,6 +48,7 @@ pub mod docs;
 pub mod flush;
 pub mod forward;
 pub mod graph;
+pub mod guard;
 pub mod hooks;
 pub mod journal;
 pub mod logging;

@@ -180,6 +180,9 @@ fn report_command(cfg: &Config, args: ReportArgs) -> anyhow::Result<()> {
         &customers,
     )?;
     report::annotate_states(&mut rep, store)?;
+    if let Some(g) = store.guard().filter(|_| cfg.guard.is_some()) {
+        report::annotate_spoofed(&mut rep, g)?;
+    }
     if args.format == report::Format::Html {
         rep.add_series(store, args.sensor)?;
         rep.customers =

@@ -6,7 +6,7 @@
 mod customer;
 mod html;
 
-pub use customer::annotate_states;
+pub use customer::{annotate_spoofed, annotate_states};
 pub use html::{AllotmentUse, CustomerTotals, Quantity};
 
 use crate::classify::Class;
@@ -14,6 +14,7 @@ use crate::customer::Customers;
 use crate::names::NameMap;
 use crate::period::Period;
 use crate::rollup::{self, Level};
+use crate::store::guard::SpoofedTotal;
 use crate::store::{Query, Store, StoreError};
 use crate::units;
 use crate::usage::{Dir, Host, Usage};
@@ -62,6 +63,9 @@ pub struct Row {
     pub ips: Vec<Host>,
     /// Customer rows: the quota state at the end of the period, when one was recorded.
     pub state: Option<String>,
+    /// Customer rows with `[guard]`: traffic from the customer's addresses sent by other MACs
+    /// in the period (included in `usage`, shown beside it).
+    pub spoofed: Option<SpoofedTotal>,
 }
 
 #[derive(Debug, Clone)]
@@ -130,6 +134,7 @@ pub fn build(
                 usage,
                 ips: Vec::new(),
                 state: None,
+                spoofed: None,
             })
             .collect(),
         By::Customer => customer::rows(hosts, customers),
@@ -283,7 +288,7 @@ impl Serialize for RowJson<'_> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let RowJson(row, report) = self;
         let u = &row.usage;
-        let mut m = s.serialize_struct("Row", 9)?;
+        let mut m = s.serialize_struct("Row", 10)?;
         match report.by {
             By::Ip => {
                 m.serialize_field("ip", &row.host)?;
@@ -296,6 +301,10 @@ impl Serialize for RowJson<'_> {
                 m.serialize_field("customer", &row.customer)?;
                 m.serialize_field("ips", &row.ips)?;
                 m.serialize_field("state", &row.state)?;
+                if let Some(t) = &row.spoofed {
+                    m.serialize_field("spoofed_bytes", &t.bytes)?;
+                    m.serialize_field("spoofed_packets", &t.packets)?;
+                }
             }
         }
         m.serialize_field("tx_bytes", &u.total_bytes(Dir::Tx))?;
@@ -355,6 +364,10 @@ fn csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             header.push(format!("{}_{col}", class.name()));
         }
     }
+    let spoofed = report.rows.iter().any(|r| r.spoofed.is_some());
+    if spoofed {
+        header.extend(["spoofed_bytes".to_owned(), "spoofed_packets".to_owned()]);
+    }
     if report.named() {
         header.push("name".to_owned());
     }
@@ -383,6 +396,10 @@ fn csv(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
             ] {
                 rec.push(u.get(dir, class, packets).to_string());
             }
+        }
+        if spoofed {
+            let t = row.spoofed.unwrap_or_default();
+            rec.extend([t.bytes.to_string(), t.packets.to_string()]);
         }
         if report.named() {
             rec.push(csv_text(report.name(row).unwrap_or("")));
@@ -453,13 +470,19 @@ fn table(report: &Report, out: &mut dyn Write) -> std::io::Result<()> {
         let customer = row.customer.clone().unwrap_or_else(|| "-".into());
         let (a, b) = match report.by {
             By::Ip => (row.host.to_string(), customer),
-            By::Customer => (
-                match &row.state {
-                    Some(state) => format!("{customer} ({state})"),
-                    None => customer,
-                },
-                customer::ip_list(&row.ips, 3),
-            ),
+            By::Customer => {
+                let mut notes: Vec<String> = row.state.iter().cloned().collect();
+                if let Some(t) = row.spoofed.filter(|t| t.packets > 0) {
+                    notes.push(format!("spoofed {}", units::bytes(t.bytes)));
+                }
+                (
+                    match notes.is_empty() {
+                        true => customer,
+                        false => format!("{customer} ({})", notes.join("; ")),
+                    },
+                    customer::ip_list(&row.ips, 3),
+                )
+            }
         };
         let mut line = vec![
             a,

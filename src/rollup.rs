@@ -57,6 +57,20 @@ impl Level {
     pub fn floor(self, ts: i64) -> i64 {
         self.bucket().map_or(ts, |w| floor(ts, w))
     }
+
+    /// The coarsest level each of whose buckets lies inside one bucket of a series of
+    /// `step`-second buckets starting at `origin` (its width divides `step` and `origin` is on
+    /// its boundaries): a series, or clock-aligned buckets (`origin` 0), read from that level
+    /// and the finer ones ([`plan_up_to`]) sum to the same numbers as from the samples alone.
+    pub fn coarsest_within(origin: i64, step: i64) -> Level {
+        [Level::Daily, Level::Hourly]
+            .into_iter()
+            .find(|l| {
+                l.bucket()
+                    .is_some_and(|w| step > 0 && step % w == 0 && origin.rem_euclid(w) == 0)
+            })
+            .unwrap_or(Level::Samples)
+    }
 }
 
 fn floor(ts: i64, width: i64) -> i64 {
@@ -249,6 +263,25 @@ mod tests {
             plan_up_to(T0, T0 + 2 * DAY, Hourly, &Watermarks::ALL),
             vec![p(Hourly, T0, T0 + 2 * DAY)]
         );
+    }
+
+    #[test]
+    fn series_buckets_read_the_coarsest_level_they_hold_whole() {
+        use Level::*;
+        // the graph windows: a day in 5 minutes, a week in half hours, a month in 2 hours,
+        // a year in days (each window starts on its step)
+        assert_eq!(Level::coarsest_within(T0, 300), Samples);
+        assert_eq!(Level::coarsest_within(T0, 1800), Samples);
+        assert_eq!(Level::coarsest_within(T0 - 2 * HOUR, 7200), Hourly);
+        assert_eq!(Level::coarsest_within(T0, DAY), Daily);
+        assert_eq!(Level::coarsest_within(T0, 7 * DAY), Daily);
+        // a start off the level's boundaries, clock-aligned buckets, nonsense steps
+        assert_eq!(Level::coarsest_within(T0 + HOUR, DAY), Hourly);
+        assert_eq!(Level::coarsest_within(T0 + 60, DAY), Samples);
+        assert_eq!(Level::coarsest_within(0, 2 * DAY), Daily);
+        assert_eq!(Level::coarsest_within(-HOUR, 3 * HOUR), Hourly);
+        assert_eq!(Level::coarsest_within(T0, 0), Samples);
+        assert_eq!(Level::coarsest_within(T0, -DAY), Samples);
     }
 
     #[test]

@@ -5,9 +5,13 @@
 
 use crate::capture::live::{InterfaceStats, KernelStats};
 use crate::counters::{Counters, PacketStats};
+use crate::guard::observe::ArpCounts;
+use crate::guard::{IntervalStats, Kind, Verdict};
+use crate::store::guard::SpoofedTotal;
 use crate::store::Sample;
 use crate::usage::{Host, Usage};
 use serde::Serialize;
+use std::collections::BTreeMap;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
@@ -66,6 +70,18 @@ pub struct Interface {
     pub kernel: KernelStats,
 }
 
+/// The layer-2 guard's figures: the last interval decided, and sums since start.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct GuardView {
+    pub last: Option<IntervalStats>,
+    /// ARP packets since start.
+    pub arp: ArpCounts,
+    /// Events since start, per kind.
+    pub events: BTreeMap<Kind, u64>,
+    /// Spoofed traffic since start, per customer.
+    pub spoofed: BTreeMap<String, SpoofedTotal>,
+}
+
 /// A consistent copy for one page or response.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
@@ -78,6 +94,8 @@ pub struct Snapshot {
     pub interfaces: Vec<Interface>,
     pub flush: FlushStats,
     pub last: Option<LastInterval>,
+    /// Absent when the guard is off (or, for `serve`, has written nothing since start).
+    pub guard: Option<GuardView>,
 }
 
 #[derive(Default)]
@@ -88,6 +106,7 @@ struct Inner {
     packets: PacketStats,
     kernel: KernelStats,
     flush: FlushStats,
+    guard: Option<GuardView>,
 }
 
 pub struct Status {
@@ -193,6 +212,27 @@ impl Status {
             interfaces,
             flush: inner.flush,
             last: inner.last.clone(),
+            guard: inner.guard.clone(),
+        }
+    }
+
+    /// Takes in one interval's layer-2 verdict.
+    pub fn observe_guard(&self, v: &Verdict) {
+        let mut inner = self.lock();
+        let g = inner.guard.get_or_insert_with(GuardView::default);
+        if g.last.is_none_or(|l| l.start <= v.stats.start) {
+            g.last = Some(v.stats);
+        }
+        g.arp.merge(&v.stats.arp);
+        for e in &v.events {
+            *g.events.entry(e.kind).or_default() += 1;
+            if e.kind == Kind::SpoofedSource {
+                if let Some(c) = &e.customer {
+                    let t = g.spoofed.entry(c.clone()).or_default();
+                    t.packets += e.packets;
+                    t.bytes += e.bytes;
+                }
+            }
         }
     }
 

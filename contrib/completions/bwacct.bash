@@ -224,7 +224,7 @@ _bwacct() {
             return 0
             ;;
         bwacct__subcmd__events)
-            opts="-c -h --customer --limit --format --config --log --help"
+            opts="-c -h --customer --limit --kind --format --config --log --help"
             if [[ ${cur} == -* || ${COMP_CWORD} -eq 2 ]] ; then
                 COMPREPLY=( $(compgen -W "${opts}" -- "${cur}") )
                 return 0
@@ -236,6 +236,10 @@ _bwacct() {
                     ;;
                 --limit)
                     COMPREPLY=($(compgen -f "${cur}"))
+                    return 0
+                    ;;
+                --kind)
+                    COMPREPLY=($(compgen -W "quota mac_flood arp_spoof arp_reply_flood spoofed_source" -- "${cur}"))
                     return 0
                     ;;
                 --format)

@@ -33,7 +33,7 @@ complete -c bwacct -n "__fish_bwacct_needs_command" -f -a "replay" -d 'Count cap
 complete -c bwacct -n "__fish_bwacct_needs_command" -f -a "report" -d 'Usage per host over a period'
 complete -c bwacct -n "__fish_bwacct_needs_command" -f -a "check-config" -d 'Validate the configuration and print what it means'
 complete -c bwacct -n "__fish_bwacct_needs_command" -f -a "quota" -d 'Allotment status per customer: used, allotment, percent, estimate, state, since'
-complete -c bwacct -n "__fish_bwacct_needs_command" -f -a "events" -d 'Stored events: quota state changes'
+complete -c bwacct -n "__fish_bwacct_needs_command" -f -a "events" -d 'Stored events: quota state changes and layer-2 alarms ([guard])'
 complete -c bwacct -n "__fish_bwacct_needs_command" -f -a "shape" -d 'Traffic shaping of customers over their allotment: plan, apply or clear'
 complete -c bwacct -n "__fish_bwacct_needs_command" -f -a "graph" -d 'Draw a usage graph (PNG or SVG) of addresses or networks, or write the static site'
 complete -c bwacct -n "__fish_bwacct_needs_command" -f -a "serve" -d 'Serve the dashboard, the JSON API and /metrics from the store (no capture)'
@@ -79,6 +79,11 @@ complete -c bwacct -n "__fish_bwacct_using_subcommand quota" -l log -d 'Log filt
 complete -c bwacct -n "__fish_bwacct_using_subcommand quota" -s h -l help -d 'Print help'
 complete -c bwacct -n "__fish_bwacct_using_subcommand events" -l customer -d 'Only this customer\'s events' -r
 complete -c bwacct -n "__fish_bwacct_using_subcommand events" -l limit -d 'The newest N events' -r
+complete -c bwacct -n "__fish_bwacct_using_subcommand events" -l kind -d 'Only this kind: quota, mac_flood, arp_spoof, arp_reply_flood or spoofed_source' -r -f -a "quota\t''
+mac_flood\t''
+arp_spoof\t''
+arp_reply_flood\t''
+spoofed_source\t''"
 complete -c bwacct -n "__fish_bwacct_using_subcommand events" -l format -r -f -a "table\t''
 json\t''"
 complete -c bwacct -n "__fish_bwacct_using_subcommand events" -s c -l config -d 'Configuration file' -r -F
@@ -156,7 +161,7 @@ complete -c bwacct -n "__fish_bwacct_using_subcommand help; and not __fish_seen_
 complete -c bwacct -n "__fish_bwacct_using_subcommand help; and not __fish_seen_subcommand_from run replay report check-config quota events shape graph serve import-cdf prune completions manpage passwd help" -f -a "report" -d 'Usage per host over a period'
 complete -c bwacct -n "__fish_bwacct_using_subcommand help; and not __fish_seen_subcommand_from run replay report check-config quota events shape graph serve import-cdf prune completions manpage passwd help" -f -a "check-config" -d 'Validate the configuration and print what it means'
 complete -c bwacct -n "__fish_bwacct_using_subcommand help; and not __fish_seen_subcommand_from run replay report check-config quota events shape graph serve import-cdf prune completions manpage passwd help" -f -a "quota" -d 'Allotment status per customer: used, allotment, percent, estimate, state, since'
-complete -c bwacct -n "__fish_bwacct_using_subcommand help; and not __fish_seen_subcommand_from run replay report check-config quota events shape graph serve import-cdf prune completions manpage passwd help" -f -a "events" -d 'Stored events: quota state changes'
+complete -c bwacct -n "__fish_bwacct_using_subcommand help; and not __fish_seen_subcommand_from run replay report check-config quota events shape graph serve import-cdf prune completions manpage passwd help" -f -a "events" -d 'Stored events: quota state changes and layer-2 alarms ([guard])'
 complete -c bwacct -n "__fish_bwacct_using_subcommand help; and not __fish_seen_subcommand_from run replay report check-config quota events shape graph serve import-cdf prune completions manpage passwd help" -f -a "shape" -d 'Traffic shaping of customers over their allotment: plan, apply or clear'
 complete -c bwacct -n "__fish_bwacct_using_subcommand help; and not __fish_seen_subcommand_from run replay report check-config quota events shape graph serve import-cdf prune completions manpage passwd help" -f -a "graph" -d 'Draw a usage graph (PNG or SVG) of addresses or networks, or write the static site'
 complete -c bwacct -n "__fish_bwacct_using_subcommand help; and not __fish_seen_subcommand_from run replay report check-config quota events shape graph serve import-cdf prune completions manpage passwd help" -f -a "serve" -d 'Serve the dashboard, the JSON API and /metrics from the store (no capture)'

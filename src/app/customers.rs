@@ -1,6 +1,6 @@
 //! The commands about customers: `quota`, `events` and `shape plan|apply|clear`. They read the
 //! store (`quota`, `events` and `plan` never write it), judge states with the same checker as
-//! `run`, and print for people or programs.
+//! `run`, and print for people or programs. `events` lists layer-2 events too.
 
 use crate::cli::{EventsArgs, QuotaArgs, ShapeAction, ShapeTarget};
 use crate::config::{Allotment, Config, Customer, Method};
@@ -9,7 +9,10 @@ use crate::quota::{render, Checker, Policy, QuotaError, State, Status};
 use crate::report::{AllotmentUse, By, CustomerTotals, Quantity};
 use crate::shape::{self, ShapeError, System};
 use crate::store::central::{open_reader, open_writer};
+use crate::store::guard::{Event, GuardStore, SpoofedTotal};
 use crate::store::quota::{EventFilter, QuotaStore};
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
 use std::io::Write;
 use std::sync::Arc;
 
@@ -67,19 +70,61 @@ pub fn quota(cfg: &Config, args: &QuotaArgs, out: &mut dyn Write) -> Result<(), 
     let store = open_reader(&cfg.storage)?;
     let mut list = statuses(cfg, &*store, at)?;
     list.retain(|s| args.customer.as_ref().is_none_or(|n| *n == s.customer));
-    render::statuses(&list, at, args.format, out)?;
+    let spoofed = match store.guard().filter(|_| cfg.guard.is_some()) {
+        Some(g) => Some(spoofed_in_periods(g, &list, at)?),
+        None => None,
+    };
+    render::statuses(&list, spoofed.as_ref(), at, args.format, out)?;
     Ok(())
 }
 
-/// `bwacct events`.
+/// Each customer's spoofed traffic from the start of its billing period to `at`.
+fn spoofed_in_periods(
+    store: &dyn GuardStore,
+    list: &[Status],
+    at: i64,
+) -> Result<BTreeMap<String, SpoofedTotal>, CommandError> {
+    let mut out = BTreeMap::new();
+    let mut by_period: BTreeMap<(i64, i64), BTreeMap<String, SpoofedTotal>> = BTreeMap::new();
+    for s in list {
+        let range = (s.period.start, at.min(s.period.end));
+        let sums = match by_period.entry(range) {
+            Entry::Occupied(o) => o.into_mut(),
+            Entry::Vacant(v) => v.insert(store.spoofed(range.0, range.1)?),
+        };
+        if let Some(t) = sums.get(&s.customer) {
+            out.insert(s.customer.clone(), *t);
+        }
+    }
+    Ok(out)
+}
+
+/// `bwacct events`: quota changes and layer-2 events, by time.
 pub fn events(cfg: &Config, args: &EventsArgs, out: &mut dyn Write) -> Result<(), CommandError> {
     let store = open_reader(&cfg.storage)?;
-    let list = store.quota_events(&EventFilter {
+    let filter = EventFilter {
         customer: args.customer.clone(),
         limit: Some(args.limit),
         ..Default::default()
-    })?;
-    render::events(&list, args.format, out)?;
+    };
+    match store.guard() {
+        // the layer-2 events are in the local store: with it alone, both kinds together
+        Some(g) if cfg.storage.postgres.is_none() => {
+            let list = GuardStore::events(g, &filter, args.kind.as_deref())?;
+            crate::guard::render::events(&list, args.format, out)?;
+        }
+        _ => {
+            let list: Vec<Event> = match args.kind.as_deref() {
+                None | Some("quota") => store
+                    .quota_events(&filter)?
+                    .into_iter()
+                    .map(Event::Quota)
+                    .collect(),
+                Some(_) => Vec::new(),
+            };
+            crate::guard::render::events(&list, args.format, out)?;
+        }
+    }
     Ok(())
 }
 

@@ -27,6 +27,7 @@ use crate::capture::CaptureError;
 use crate::classify::{LocalNets, PortTable};
 use crate::config::{self, ConfigError};
 use crate::counters::Layout;
+use crate::guard;
 use crate::quota::QuotaError;
 use crate::store::StoreError;
 use std::sync::Arc;
@@ -54,6 +55,8 @@ pub enum AppError {
     Site(#[from] crate::site::SiteError),
     #[error(transparent)]
     Period(#[from] crate::period::PeriodError),
+    #[error(transparent)]
+    Guard(#[from] guard::service::GuardError),
     #[error("{0}")]
     Usage(String),
     #[error("{count} interval(s) could not be written to the store {store} nor to its journal ({reason}): their counts are in the log above")]
@@ -136,5 +139,17 @@ impl Pipeline {
     /// The packet processor.
     pub fn accountant(&self) -> Accountant {
         Accountant::new(Arc::clone(&self.nets), Arc::clone(&self.ports), self.mode)
+    }
+
+    /// A layer-2 observer for frames arriving on `port`, counting spoofed bytes as the
+    /// accountant counts bytes.
+    pub fn observer(&self, policy: &guard::Policy, port: &str) -> guard::Observer {
+        guard::Observer::new(
+            &policy.guard,
+            Arc::clone(&policy.bound),
+            Arc::clone(&self.nets),
+            self.mode,
+            port,
+        )
     }
 }

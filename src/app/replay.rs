@@ -1,17 +1,19 @@
 //! `replay`: capture files through the same pipeline as live capture, bucketed by the packets'
-//! own timestamps, flushed to the store as each interval ends; then quotas are checked as of
-//! the end of the replayed data (states, events, hooks; never shaping).
+//! own timestamps, flushed to the store as each interval ends; with `[guard]` the reader also
+//! feeds the guard (by the same clock); then quotas are checked as of the end of the replayed
+//! data (states, events, hooks; never shaping).
 
 use super::{AppError, Pipeline};
 use crate::capture::file::FileSource;
 use crate::config::Config;
 use crate::counters::{Counters, Drained, PacketStats};
 use crate::flush::{bucket_start, Flusher};
+use crate::guard::{self, service::GuardService, service::Tap};
 use crate::parse::{self, Decoded};
 use crate::store::Sample;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 /// What a replay did.
@@ -25,6 +27,8 @@ pub struct ReplaySummary {
     pub damaged: Vec<String>,
     /// Quota state changes found at the end of the data.
     pub quota_changes: usize,
+    /// Layer-2 events raised (with `[guard]`).
+    pub guard_events: Option<usize>,
     /// Batches still waiting for the central store (kept in the local store's outbox).
     pub queued: usize,
 }
@@ -48,6 +52,9 @@ impl fmt::Display for ReplaySummary {
         writeln!(f, "seconds          {:.3}", self.seconds)?;
         writeln!(f, "packets/s        {rate:.0}")?;
         write!(f, "quota changes    {}", self.quota_changes)?;
+        if let Some(n) = self.guard_events {
+            write!(f, "\nlayer-2 events   {n}")?;
+        }
         if self.queued > 0 {
             write!(f, "\nqueued batches   {}", self.queued)?;
         }
@@ -83,17 +90,21 @@ struct Chunk {
 /// The reader thread: libpcap reads and the zero-copy decode run here, on libpcap's buffer; the
 /// facts go to the counting thread in recycled chunks. Returns the damaged-file messages.
 fn read_files(
-    sources: Vec<FileSource>,
+    sources: Vec<(String, FileSource)>,
     full: mpsc::SyncSender<Chunk>,
     empty: mpsc::Receiver<Chunk>,
+    mut tap: Option<Tap>,
 ) -> Vec<String> {
     let mut damaged = Vec::new();
     let mut read_bytes = 0u64;
     let Ok(mut chunk) = empty.recv() else {
         return damaged;
     };
-    for mut src in sources {
+    for (name, mut src) in sources {
         let link = src.link();
+        if let Some(t) = tap.as_mut() {
+            t.set_port(&name);
+        }
         loop {
             let p = match src.next_packet() {
                 Ok(Some(p)) => p,
@@ -105,10 +116,15 @@ fn read_files(
                 }
             };
             read_bytes += p.data.len() as u64 + RECORD_HEADER;
+            let decoded = parse::decode(link, p.data, p.wire_len);
+            if let Some(t) = tap.as_mut() {
+                t.clock(p.ts_sec);
+                t.frame(p.ts_sec, link, p.data, p.wire_len, &decoded);
+            }
             chunk.records.push(Record {
                 ts_sec: p.ts_sec,
                 wire_len: p.wire_len,
-                decoded: parse::decode(link, p.data, p.wire_len),
+                decoded,
             });
             if chunk.records.len() == CHUNK {
                 chunk.read_bytes = read_bytes;
@@ -125,6 +141,9 @@ fn read_files(
     }
     chunk.read_bytes = read_bytes;
     let _ = full.send(chunk);
+    if let Some(t) = tap {
+        t.finish();
+    }
     damaged
 }
 
@@ -139,10 +158,29 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
     for f in files {
         let path = f.display().to_string();
         total_bytes += std::fs::metadata(f).map(|m| m.len()).unwrap_or(0);
-        sources.push(FileSource::open(&path)?);
+        let name = f
+            .file_name()
+            .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
+        sources.push((name, FileSource::open(&path)?));
     }
     let (store, forwarder) = super::forwarding::flush_store(cfg, false, None)?;
-    let acct = Pipeline::new(&cfg.accounting).accountant();
+    let pipeline = Pipeline::new(&cfg.accounting);
+    let acct = pipeline.accountant();
+    let guard = match &cfg.guard {
+        Some(g) => {
+            let policy = Arc::new(guard::Policy::new(cfg, g));
+            let service =
+                GuardService::start(Arc::clone(&policy), &cfg.storage.sqlite, 1, false, None)?;
+            let port = sources.first().map_or("", |(n, _)| n.as_str());
+            let tap = service.tap(0, pipeline.observer(&policy, port));
+            Some((service, tap))
+        }
+        None => None,
+    };
+    let (guard, tap) = match guard {
+        Some((s, t)) => (Some(s), Some(t)),
+        None => (None, None),
+    };
     let interval = cfg.accounting.interval_s;
 
     let (tx, rx) = mpsc::sync_channel::<Sample>(8);
@@ -173,7 +211,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
     }
     let reader = std::thread::Builder::new()
         .name("read".into())
-        .spawn(move || read_files(sources, full_tx, empty_rx))?;
+        .spawn(move || read_files(sources, full_tx, empty_rx, tap))?;
 
     let progress = indicatif::ProgressBar::new(total_bytes);
     progress.set_style(
@@ -239,6 +277,7 @@ pub fn replay(cfg: &Config, files: &[PathBuf]) -> Result<ReplaySummary, AppError
     summary.damaged = reader
         .join()
         .map_err(|_| std::io::Error::other("the reader thread panicked"))?;
+    summary.guard_events = guard.map(GuardService::stop);
     summary.stats = writer.counters().stats();
     let left = flusher
         .join()

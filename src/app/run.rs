@@ -1,9 +1,10 @@
 //! `run`: the long-running service. Capture threads (`capture.threads` per interface, in a
 //! fanout group) count; the flush thread drains the counters at every interval boundary of the
 //! wall clock, writes the store, logs kernel drops per interface and thread, then asks the quota
-//! service to check; SIGHUP reloads customers; the shutdown trigger stops capture, flushes what
-//! is counted, lets the last quota check finish and returns. Root is dropped as soon as the
-//! capture handles (and the web socket) are open.
+//! service to check; with `[guard]`, each capture thread also feeds the guard, which decides once
+//! per interval; SIGHUP reloads customers; the shutdown trigger stops capture, flushes what is
+//! counted, lets the last quota check and guard verdict finish and returns. Root is dropped as
+//! soon as the capture handles (and the web socket) are open.
 
 use super::{AppError, Pipeline};
 use crate::capture::fanout;
@@ -13,7 +14,9 @@ use crate::capture::live::{
 use crate::config::Config;
 use crate::counters::{Counters, PacketStats};
 use crate::flush::{bucket_start, FlushReport, Flusher, Leftover, Upkeep};
+use crate::guard::{self, service::GuardService};
 use crate::journal;
+use crate::parse::LinkType;
 use crate::preflight;
 use crate::privilege::{self, Account, Dropped};
 use crate::quota::service::{Msg, QuotaService};
@@ -98,7 +101,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     };
     let mut groups = Vec::new();
     for name in names {
-        groups.push(LiveSource::open_threads(&cfg.capture, name)?);
+        groups.push(LiveSource::open_threads(
+            &cfg.capture,
+            name,
+            cfg.guard.is_some(),
+        )?);
     }
     // Bind before dropping root and before capturing: a taken port is a clear error at start,
     // and a privileged port (443) stays possible.
@@ -142,12 +149,37 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
             let _ = delivered.send(Msg::Check(now_secs()));
         })),
     )?;
+    // The guard's service writes the store: it starts as the service account, and before the
+    // capture threads that feed it (one tap per thread).
+    let iface_stats: Vec<Arc<InterfaceStats>> = groups
+        .iter()
+        .filter_map(|g| g.first().map(LiveSource::stats))
+        .collect();
+    let status = Arc::new(Status::new(
+        Source::Live {
+            counters: Arc::clone(&counters),
+            interfaces: iface_stats.clone(),
+        },
+        now_secs(),
+    ));
+    let guard = match &cfg.guard {
+        Some(g) => {
+            let policy = Arc::new(guard::Policy::new(&cfg, g));
+            let service = GuardService::start(
+                Arc::clone(&policy),
+                &cfg.storage.sqlite,
+                groups.iter().map(Vec::len).sum(),
+                true,
+                Some(Arc::clone(&status)),
+            )?;
+            Some((policy, service))
+        }
+        None => None,
+    };
     let stop = StopHandle::default();
-    let mut iface_stats = Vec::new();
     let mut threads = Vec::new();
     for group in groups {
         let Some(first) = group.first() else { continue };
-        iface_stats.push(first.stats());
         tracing::info!(
             interface = first.interface(),
             link = ?first.link(),
@@ -155,12 +187,18 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
             pinned = cfg.capture.pin,
             "capturing"
         );
+        if guard.is_some() && first.link() != LinkType::Ethernet {
+            tracing::warn!(interface = first.interface(), link = ?first.link(), "the guard sees ARP here but no Ethernet headers: MAC flooding and spoofed sources are not checked on this interface");
+        }
         for mut src in group {
             src.attach(&stop);
             let acct = pipeline.accountant();
             let writer = counters.writer();
             let stop = stop.clone();
             let pin = cfg.capture.pin.then_some(threads.len());
+            let tap = guard.as_ref().map(|(policy, service)| {
+                service.tap(threads.len(), pipeline.observer(policy, src.interface()))
+            });
             threads.push(
                 std::thread::Builder::new()
                     .name(format!("cap-{}-{}", src.interface(), src.thread()))
@@ -180,19 +218,12 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
                                 ),
                             }
                         }
-                        src.run(&acct, &writer, &stop)
+                        src.run(&acct, &writer, &stop, tap)
                     })?,
             );
         }
     }
 
-    let status = Arc::new(Status::new(
-        Source::Live {
-            counters: Arc::clone(&counters),
-            interfaces: iface_stats.clone(),
-        },
-        now_secs(),
-    ));
     let (stop_web, web_stopped) = tokio::sync::watch::channel(false);
     let server = match listener {
         Some(bound) => {
@@ -241,7 +272,11 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
 
     let store_path = cfg.storage.sqlite.clone();
     let retry_on_stop = cfg.storage.retry_on_stop;
-    super::reload::serve_until(shutdown, cfg, quota.sender()).await;
+    let (guard_tx, guard) = match guard {
+        Some((_, service)) => (Some(service.sender()), Some(service)),
+        None => (None, None),
+    };
+    super::reload::serve_until(shutdown, cfg, quota.sender(), guard_tx).await;
     tracing::info!("stopping: flushing what is counted");
     let _ = stop_web.send(true);
     if let Some(server) = server {
@@ -256,6 +291,9 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     let joined = tokio::task::spawn_blocking(move || {
         for t in threads {
             let _ = t.join();
+        }
+        if let Some(g) = guard {
+            g.stop();
         }
         let _ = stop_flush.send(());
         let joined = flush.join();

@@ -1,15 +1,17 @@
 //! `serve`: the dashboard, JSON API and `/metrics` alone, reading the store. A poller takes in
-//! the intervals the collector writes (after this server started) so that `/metrics` and the
-//! "now" view move; the rest reads the store on request.
+//! the intervals the collector writes (after this server started), the guard's too, so that
+//! `/metrics` and the "now" view move; the rest reads the store on request.
 
 use super::AppError;
 use crate::config::{self, Config, Storage};
 use crate::customer::Customers;
 use crate::flush::bucket_start;
+use crate::guard::Verdict;
 use crate::names::Names;
 use crate::privilege::{self, Account, Dropped};
 use crate::status::{Source, Status};
 use crate::store::central::open_reader;
+use crate::store::guard::GuardStore;
 use crate::store::{Query, Sample, Store};
 use crate::web::auth::{self, Access};
 use crate::web::tls;
@@ -196,36 +198,45 @@ async fn poll_store(
         let from = watermark;
         let sensor = sensor.clone();
         let read = stores
-            .with(move |s| -> Result<Vec<Sample>, crate::store::StoreError> {
-                // Everything before the last interval in one read, then the last one alone
-                // (the "now" view shows it).
-                let mut out = Vec::new();
-                for (a, b) in [(from, upto - interval), (upto - interval, upto)] {
-                    if b <= a {
-                        continue;
+            .with(
+                move |s| -> Result<(Vec<Sample>, Vec<Verdict>), crate::store::StoreError> {
+                    // Everything before the last interval in one read, then the last one alone
+                    // (the "now" view shows it).
+                    let mut out = Vec::new();
+                    for (a, b) in [(from, upto - interval), (upto - interval, upto)] {
+                        if b <= a {
+                            continue;
+                        }
+                        let q = Query {
+                            from: a,
+                            to: b,
+                            sensor: None,
+                        };
+                        let stats = s.stats(&q)?;
+                        out.push(Sample {
+                            sensor: sensor.clone(),
+                            start: a,
+                            interval_s: (b - a) as u32,
+                            hosts: s.usage_by_host(&q)?,
+                            stats: stats.packets,
+                            kernel: stats.kernel,
+                        });
                     }
-                    let q = Query {
-                        from: a,
-                        to: b,
-                        sensor: None,
+                    let verdicts = match s.guard() {
+                        Some(g) => guard_verdicts(g, from, upto)?,
+                        None => Vec::new(),
                     };
-                    let stats = s.stats(&q)?;
-                    out.push(Sample {
-                        sensor: sensor.clone(),
-                        start: a,
-                        interval_s: (b - a) as u32,
-                        hosts: s.usage_by_host(&q)?,
-                        stats: stats.packets,
-                        kernel: stats.kernel,
-                    });
-                }
-                Ok(out)
-            })
+                    Ok((out, verdicts))
+                },
+            )
             .await;
         match read {
-            Ok(Ok(samples)) => {
+            Ok(Ok((samples, verdicts))) => {
                 for s in &samples {
                     status.observe(s);
+                }
+                for v in &verdicts {
+                    status.observe_guard(v);
                 }
                 watermark = upto;
             }
@@ -233,4 +244,34 @@ async fn poll_store(
             Err(e) => tracing::warn!("cannot read new intervals from the store: {e}"),
         }
     }
+}
+
+/// The guard's intervals and events written in [from, to), as verdicts (one per stored interval
+/// row, each with the events decided in it).
+fn guard_verdicts(
+    g: &dyn GuardStore,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Verdict>, crate::store::StoreError> {
+    let mut verdicts: Vec<Verdict> = g
+        .guard_intervals(&Query {
+            from,
+            to,
+            sensor: None,
+        })?
+        .into_iter()
+        .map(|stats| Verdict {
+            stats,
+            events: Vec::new(),
+        })
+        .collect();
+    for e in g.guard_events_between(from, to)? {
+        if let Some(v) = verdicts
+            .iter_mut()
+            .find(|v| v.stats.start == e.interval_start)
+        {
+            v.events.push(e);
+        }
+    }
+    Ok(verdicts)
 }

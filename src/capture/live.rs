@@ -1,13 +1,15 @@
 //! Live capture on network interfaces: per interface, one or more pcap handles joined in a
 //! `PACKET_FANOUT` group (hash by flow), each read by its own thread a ring block at a time
 //! (`pcap_dispatch`, TPACKET_V3, immediate mode off); kernel counters published per interface and
-//! per thread for the flusher, the logs and the status pages.
+//! per thread for the flusher, the logs and the status pages. With the layer-2 guard, ARP passes
+//! the kernel filter and each frame is also shown to the thread's guard tap.
 
 use super::{bpf_filters, fanout, CaptureError};
 use crate::account::Accountant;
 use crate::config;
 use crate::counters::Writer;
-use crate::parse::LinkType;
+use crate::guard::service::Tap;
+use crate::parse::{self, LinkType};
 use pcap::{Active, Capture, Device};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
@@ -117,6 +119,13 @@ impl InterfaceStats {
     }
 }
 
+/// Unix seconds now (the guard's interval clock on live capture, as the flusher's).
+fn wall_clock() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
 /// Extends a wrapping 32-bit counter to 64 bits; returns the increase.
 fn extend(cell: &AtomicU64, now32: u32) -> u64 {
     let old = cell.load(Relaxed);
@@ -178,10 +187,11 @@ impl LiveSource {
     /// Opens `interface` (or libpcap's default device) with `cfg.threads` handles joined in one
     /// fanout group, each with the same kernel IP filter and its share of the ring buffer. The
     /// first handle counts from the moment it is open; each later one skips what it queued
-    /// before it joined the group.
+    /// before it joined the group. With `arp`, the filter lets ARP in too (the guard).
     pub fn open_threads(
         cfg: &config::Capture,
         interface: Option<&str>,
+        arp: bool,
     ) -> Result<Vec<Self>, CaptureError> {
         let threads = cfg.threads.max(1) as usize;
         // capture.buffer_mib is the interface's: its threads share it (the fanout gives each a
@@ -190,7 +200,7 @@ impl LiveSource {
             buffer_bytes: (cfg.buffer_bytes / threads as u32).max(2 << 20),
             ..cfg.clone()
         };
-        let first = Self::open(cfg, interface)?;
+        let first = Self::open(cfg, interface, arp)?;
         let name = first.interface.clone();
         let stats = Arc::new(InterfaceStats::new(&name, threads));
         let fanout_err = |source: std::io::Error| CaptureError::Fanout {
@@ -223,8 +233,12 @@ impl LiveSource {
     }
 
     /// Opens one handle on `interface` (or libpcap's default device) with the capture settings,
-    /// and installs the IP filter in the kernel.
-    pub fn open(cfg: &config::Capture, interface: Option<&str>) -> Result<Self, CaptureError> {
+    /// and installs the IP filter (with `arp`, IP or ARP) in the kernel.
+    pub fn open(
+        cfg: &config::Capture,
+        interface: Option<&str>,
+        arp: bool,
+    ) -> Result<Self, CaptureError> {
         let name = match interface {
             Some(name) => name.to_owned(),
             None => {
@@ -237,7 +251,7 @@ impl LiveSource {
                     .name
             }
         };
-        Self::open_filtered(cfg, &name, &bpf_filters(&cfg.filter))
+        Self::open_filtered(cfg, &name, &bpf_filters(&cfg.filter, arp))
     }
 
     /// Opens one handle and installs the first of `filters` that the kernel takes.
@@ -323,20 +337,30 @@ impl LiveSource {
 
     /// The capture loop: reads a ring block at a time until `stop`, then what the kernel had
     /// queued by then. A batch is opened only once packets are there, so a quiet interface never
-    /// holds up a drain.
-    pub fn run(mut self, acct: &Accountant, writer: &Writer, stop: &StopHandle) {
+    /// holds up a drain. `tap` (the guard) sees every frame and hands its interval over at each
+    /// boundary of the wall clock.
+    pub fn run(
+        mut self,
+        acct: &Accountant,
+        writer: &Writer,
+        stop: &StopHandle,
+        mut tap: Option<Tap>,
+    ) {
         let mut last_stats = Instant::now();
         let started = Instant::now();
         let mut skipped = 0u64;
+        if let Some(tap) = tap.as_mut() {
+            tap.clock(wall_clock());
+        }
         while !stop.is_stopped() {
             let joined_us = self.joined_us;
             match read(
                 &mut self.cap,
-                self.link,
-                joined_us,
+                (self.link, joined_us),
                 &mut skipped,
                 acct,
                 writer,
+                tap.as_mut(),
             ) {
                 Ok(_) | Err(pcap::Error::TimeoutExpired) => {}
                 // pcap_breakloop makes pcap_dispatch fail: that is the stop request
@@ -358,14 +382,14 @@ impl LiveSource {
                 last_stats = Instant::now();
             }
         }
-        self.finish(acct, writer, skipped);
+        self.finish(acct, writer, skipped, tap);
     }
 
     /// After the stop request: reads, without blocking, what the kernel queued before it. The
     /// ring's last, partly filled block is handed over only when the block timeout expires, so
     /// this reads until the ring is empty after that timeout (a continuous stream is cut one
     /// more timeout later).
-    fn finish(self, acct: &Accountant, writer: &Writer, mut skipped: u64) {
+    fn finish(self, acct: &Accountant, writer: &Writer, mut skipped: u64, mut tap: Option<Tap>) {
         let Self {
             interface,
             cap,
@@ -385,7 +409,15 @@ impl LiveSource {
         };
         let deadline = Instant::now() + timeout + Duration::from_millis(20);
         loop {
-            let n = read(&mut cap, link, joined_us, &mut skipped, acct, writer).unwrap_or(0);
+            let n = read(
+                &mut cap,
+                (link, joined_us),
+                &mut skipped,
+                acct,
+                writer,
+                tap.as_mut(),
+            )
+            .unwrap_or(0);
             let now = Instant::now();
             if (n == 0 && now >= deadline) || now >= deadline + timeout {
                 break;
@@ -395,6 +427,9 @@ impl LiveSource {
             }
         }
         publish_stats(&mut cap, &stats, thread, &interface);
+        if let Some(tap) = tap {
+            tap.finish();
+        }
     }
 
     fn publish_stats(&mut self) {
@@ -404,23 +439,46 @@ impl LiveSource {
 
 /// One `pcap_dispatch`: every packet the ring holds, in one counter batch (opened only if a
 /// packet is there). Frames stamped before `joined_us` are skipped and counted in `skipped`.
+/// `tap` (the guard) sees every counted frame in the interval of its timestamp, then the wall
+/// clock (so that a quiet thread hands its intervals over too).
 fn read(
     cap: &mut Capture<Active>,
-    link: LinkType,
-    joined_us: i64,
+    (link, joined_us): (LinkType, i64),
     skipped: &mut u64,
     acct: &Accountant,
     writer: &Writer,
+    tap: Option<&mut Tap>,
 ) -> Result<usize, pcap::Error> {
     let mut batch = None;
-    cap.dispatch(None, |p| {
-        if joined_us != 0 && p.header.ts.tv_sec * 1_000_000 + p.header.ts.tv_usec < joined_us {
-            *skipped += 1;
-            return;
+    let mut early = |h: &pcap::PacketHeader| {
+        let early = joined_us != 0 && h.ts.tv_sec * 1_000_000 + h.ts.tv_usec < joined_us;
+        *skipped += u64::from(early);
+        early
+    };
+    match tap {
+        None => cap.dispatch(None, |p| {
+            if early(p.header) {
+                return;
+            }
+            let b = batch.get_or_insert_with(|| writer.batch());
+            acct.process(b, link, p.data, p.header.len);
+        }),
+        Some(tap) => {
+            let r = cap.dispatch(None, |p| {
+                if early(p.header) {
+                    return;
+                }
+                let b = batch.get_or_insert_with(|| writer.batch());
+                let decoded = parse::decode(link, p.data, p.header.len);
+                // a frame belongs to the interval of its kernel timestamp
+                tap.clock(p.header.ts.tv_sec);
+                tap.frame(p.header.ts.tv_sec, link, p.data, p.header.len, &decoded);
+                acct.count(b, decoded, p.header.len);
+            });
+            tap.clock(wall_clock());
+            r
         }
-        let b = batch.get_or_insert_with(|| writer.batch());
-        acct.process(b, link, p.data, p.header.len);
-    })
+    }
 }
 
 /// Publishes one capture thread's kernel counters into its interface's statistics.

@@ -23,14 +23,19 @@ const IP_FILTERS: [&str; 2] = [
 ];
 
 /// The BPF programs a live capture tries, in order: the operator's filter ANDed with each IP
-/// filter.
-pub fn bpf_filters(user: &str) -> Vec<String> {
+/// filter. With `arp` (the layer-2 guard), ARP, tagged or not, passes too.
+pub fn bpf_filters(user: &str, arp: bool) -> Vec<String> {
     let user = user.trim();
     IP_FILTERS
         .iter()
         .map(|ip| {
-            if user.is_empty() {
+            let ip = if arp {
+                ip.replace("ip or ip6", "ip or ip6 or arp")
+            } else {
                 (*ip).to_owned()
+            };
+            if user.is_empty() {
+                ip
             } else {
                 format!("({user}) and ({ip})")
             }

@@ -3,9 +3,11 @@
 //! finer than `accounting.ipv6_prefix` is an error naming both places: such traffic would be
 //! billed twice or never. Nothing here reads the store or runs a command.
 
+use super::guard::Guard;
 use super::raw::{RawAllotment, RawCustomer, RawShape};
 use super::shaping::{Method, Shaping};
 use super::{Accounting, VResult, Validator};
+use crate::parse::l2::Mac;
 use crate::quantity::{Micros, Rate, Size};
 use ipnet::IpNet;
 use std::ops::Range;
@@ -26,6 +28,9 @@ pub struct Customer {
     /// Day of the month (UTC) on which its billing period starts, 1 to 31; a day past the end
     /// of a month means that month's last day.
     pub billing_day: u32,
+    /// The MACs its addresses may send from (`[guard]`): a packet with its source address from
+    /// any other MAC is *spoofed*. Empty: not bound.
+    pub macs: Vec<Mac>,
 }
 
 /// What a customer pays for.
@@ -88,6 +93,7 @@ impl Validator<'_> {
         raw: Vec<Spanned<RawCustomer>>,
         acct: &Accounting,
         shaping: &Shaping,
+        guard: Option<&Guard>,
     ) -> VResult<Vec<Customer>> {
         let mut out: Vec<Customer> = Vec::new();
         // (network, its span, customer name) of every customer so far.
@@ -111,6 +117,7 @@ impl Validator<'_> {
             }
             names.push((name.clone(), c.name.span()));
             let networks = self.customer_networks(&c, &span, acct, &mut taken)?;
+            let macs = self.customer_macs(&c, guard)?;
             let vif = match &c.vif {
                 Some(v) => {
                     self.interface_name(v)?;
@@ -159,6 +166,7 @@ impl Validator<'_> {
                 }
             }
             out.push(Customer {
+                macs,
                 name,
                 networks,
                 vif,
@@ -241,6 +249,37 @@ impl Validator<'_> {
             nets.push(net);
         }
         Ok(nets)
+    }
+
+    /// `macs`: unicast, each once, and only with `[guard]` (nothing else would check them).
+    fn customer_macs(&self, c: &RawCustomer, guard: Option<&Guard>) -> VResult<Vec<Mac>> {
+        let Some(list) = &c.macs else {
+            return Ok(Vec::new());
+        };
+        if guard.is_none() {
+            return self.err(
+                list.span(),
+                format!(
+                    "customer {:?} binds MACs but [guard] is not set: nothing would check them",
+                    c.name.get_ref()
+                ),
+            );
+        }
+        if list.get_ref().is_empty() {
+            return self.err(
+                list.span(),
+                "macs is empty: list the customer's MACs or leave it out",
+            );
+        }
+        let mut macs: Vec<Mac> = Vec::new();
+        for m in list.get_ref() {
+            let mac = self.unicast_mac(m)?;
+            if macs.contains(&mac) {
+                return self.err(m.span(), format!("{mac} is listed twice"));
+            }
+            macs.push(mac);
+        }
+        Ok(macs)
     }
 
     fn allotment(&self, raw: Spanned<RawAllotment>) -> VResult<Allotment> {
@@ -365,6 +404,10 @@ impl Customer {
             None => s.push_str(", no allotment"),
         }
         s.push_str(&format!(", billing day {}", self.billing_day));
+        if !self.macs.is_empty() {
+            let macs: Vec<String> = self.macs.iter().map(Mac::to_string).collect();
+            s.push_str(&format!(", bound to {}", macs.join(" ")));
+        }
         if let Some(sh) = &self.shape {
             s.push_str(&format!(", shape rate {}", sh.rate));
             if let Some(p) = sh.peak {

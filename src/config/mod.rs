@@ -3,6 +3,7 @@
 
 mod customers;
 mod error;
+mod guard;
 mod names;
 mod pg_tls;
 mod postgres;
@@ -15,6 +16,7 @@ mod web;
 
 pub use customers::{Allotment, Customer, Measure, Shape, GB, MAX_MARK};
 pub use error::{ConfigError, Located};
+pub use guard::{Guard, BASELINE_WARMUP, GUARD_HOOK_PLACEHOLDERS};
 pub use names::Names;
 pub use pg_tls::{PgTls, RootCert, SslMode};
 pub use postgres::Postgres;
@@ -67,6 +69,8 @@ pub struct Config {
     pub shaping: Shaping,
     /// `[web]`: `run` serves the dashboard when this is set.
     pub web: Option<Web>,
+    /// `[guard]`: the layer-2 checks run when this is set.
+    pub guard: Option<Guard>,
     pub service: Service,
     pub report: Report,
     /// `[names]`: names shown next to addresses (off when not set).
@@ -155,7 +159,7 @@ impl Config {
             c.threads,
             if c.pin { ", pinned" } else { "" }
         ));
-        for f in crate::capture::bpf_filters(&c.filter) {
+        for f in crate::capture::bpf_filters(&c.filter, self.guard.is_some()) {
             line(format!("filter      {f}"));
         }
         for net in &a.local {
@@ -205,6 +209,10 @@ impl Config {
         match &self.web {
             Some(w) => line(w.describe()),
             None => line("web         off in run ([web] not set)".into()),
+        }
+        match &self.guard {
+            Some(g) => line(g.describe()),
+            None => line("guard       off ([guard] not set)".into()),
         }
         let r = &self.storage.retention;
         line(format!(
@@ -260,11 +268,12 @@ impl Validator<'_> {
         };
         let accounting = self.accounting(raw.accounting)?;
         let shaping = self.shaping(raw.shaping)?;
+        let guard = self.guard(raw.guard, &accounting)?;
         Ok(Config {
             path: path.to_owned(),
             sensor,
             capture: self.capture(raw.capture)?,
-            customers: self.customers(raw.customer, &accounting, &shaping)?,
+            customers: self.customers(raw.customer, &accounting, &shaping, guard.as_ref())?,
             alerts: self.alerts(raw.alerts)?,
             shaping,
             accounting,
@@ -290,6 +299,7 @@ impl Validator<'_> {
                 retention: self.retention(raw.storage.retention)?,
             },
             web: self.web(raw.web)?,
+            guard,
             service: self.service(raw.service)?,
             report: self.report(raw.report)?,
             names: self.names(raw.names)?,

@@ -22,6 +22,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub shaping: RawShaping,
     pub web: Option<RawWeb>,
+    pub guard: Option<RawGuard>,
     #[serde(default)]
     pub service: RawService,
     #[serde(default)]
@@ -93,6 +94,7 @@ pub struct RawCustomer {
     pub allotment: Option<Spanned<RawAllotment>>,
     pub shape: Option<Spanned<RawShape>>,
     pub billing_day: Option<Spanned<i64>>,
+    pub macs: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `{ monthly_gb = 500, measure = "total" }` or `{ p95_mbit = 10 }`.
@@ -117,10 +119,13 @@ pub struct RawShape {
 /// One hook: a program and its arguments.
 pub type RawArgv = Vec<Spanned<String>>;
 
+/// A list of hooks.
+pub type RawHooks = Spanned<Vec<Spanned<RawArgv>>>;
+
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RawAlerts {
-    pub hooks: Option<Spanned<Vec<Spanned<RawArgv>>>>,
+    pub hooks: Option<RawHooks>,
     pub timeout_s: Option<Spanned<i64>>,
     pub retries: Option<Spanned<i64>>,
     pub warn_percent: Option<Spanned<f64>>,
@@ -182,4 +187,20 @@ pub struct RawNames {
 #[serde(deny_unknown_fields)]
 pub struct RawReport {
     pub timezone: Option<Spanned<String>>,
+}
+
+/// `[guard]`: the layer-2 checks.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawGuard {
+    pub mac_flood_min: Option<Spanned<i64>>,
+    pub mac_flood_factor: Option<Spanned<f64>>,
+    pub baseline_intervals: Option<Spanned<i64>>,
+    pub max_macs: Option<Spanned<i64>>,
+    pub arp_reply_flood: Option<Spanned<i64>>,
+    pub binding_active_s: Option<Spanned<i64>>,
+    pub max_bindings: Option<Spanned<i64>>,
+    pub learn_sample: Option<Spanned<i64>>,
+    pub bindings: Option<Spanned<std::collections::BTreeMap<String, Spanned<String>>>>,
+    pub hooks: Option<RawHooks>,
 }

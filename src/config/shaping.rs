@@ -2,7 +2,7 @@
 //! rate, automatic or not) and who is told (hooks as argv, timeout, thresholds). Validated once;
 //! nothing here runs a command.
 
-use super::raw::{RawAlerts, RawShaping};
+use super::raw::{RawAlerts, RawHooks, RawShaping};
 use super::{VResult, Validator};
 use crate::quantity::Rate;
 use std::time::Duration;
@@ -146,35 +146,7 @@ impl Validator<'_> {
     }
 
     pub(super) fn alerts(&self, raw: RawAlerts) -> VResult<Alerts> {
-        let mut hooks = Vec::new();
-        for hook in raw.hooks.map(toml::Spanned::into_inner).unwrap_or_default() {
-            let span = hook.span();
-            let argv = hook.into_inner();
-            match argv.first() {
-                None => {
-                    return self.err(
-                        span,
-                        "a hook is an argv: [\"/path/to/program\", \"arg\", ...]",
-                    )
-                }
-                Some(p) if p.get_ref().trim().is_empty() => {
-                    return self.err(p.span(), "the hook's program is empty")
-                }
-                Some(_) => {}
-            }
-            for arg in &argv {
-                if let Some(bad) = unknown_placeholder(arg.get_ref()) {
-                    return self.err(
-                        arg.span(),
-                        format!(
-                            "unknown placeholder {{{bad}}}: known are {}",
-                            HOOK_PLACEHOLDERS.map(|p| format!("{{{p}}}")).join(" ")
-                        ),
-                    );
-                }
-            }
-            hooks.push(argv.into_iter().map(toml::Spanned::into_inner).collect());
-        }
+        let hooks = self.hooks(raw.hooks, &HOOK_PLACEHOLDERS)?;
         let percent = |v: &Option<toml::Spanned<f64>>, default: f64, max: f64| -> VResult<f64> {
             match v {
                 None => Ok(default),
@@ -195,13 +167,51 @@ impl Validator<'_> {
             warn_on_estimate: raw.warn_on_estimate.unwrap_or(false),
         })
     }
+
+    /// Hooks as argv lists whose placeholders are all in `known` (`[alerts]`, `[guard]`).
+    pub(super) fn hooks(&self, raw: Option<RawHooks>, known: &[&str]) -> VResult<Vec<Vec<String>>> {
+        let mut hooks = Vec::new();
+        for hook in raw.map(toml::Spanned::into_inner).unwrap_or_default() {
+            let span = hook.span();
+            let argv = hook.into_inner();
+            match argv.first() {
+                None => {
+                    return self.err(
+                        span,
+                        "a hook is an argv: [\"/path/to/program\", \"arg\", ...]",
+                    )
+                }
+                Some(p) if p.get_ref().trim().is_empty() => {
+                    return self.err(p.span(), "the hook's program is empty")
+                }
+                Some(_) => {}
+            }
+            for arg in &argv {
+                if let Some(bad) = unknown_placeholder(arg.get_ref(), known) {
+                    return self.err(
+                        arg.span(),
+                        format!(
+                            "unknown placeholder {{{bad}}}: known are {}",
+                            known
+                                .iter()
+                                .map(|p| format!("{{{p}}}"))
+                                .collect::<Vec<_>>()
+                                .join(" ")
+                        ),
+                    );
+                }
+            }
+            hooks.push(argv.into_iter().map(toml::Spanned::into_inner).collect());
+        }
+        Ok(hooks)
+    }
 }
 
-/// The first `{name}` in `arg` that is not a quota placeholder (`{{` and `}}` are literal).
-fn unknown_placeholder(arg: &str) -> Option<String> {
+/// The first `{name}` in `arg` that is not in `known` (`{{` and `}}` are literal).
+fn unknown_placeholder(arg: &str, known: &[&str]) -> Option<String> {
     crate::hooks::placeholders(arg)
         .into_iter()
-        .find(|p| !HOOK_PLACEHOLDERS.contains(&p.as_str()))
+        .find(|p| !known.contains(&p.as_str()))
 }
 
 impl Shaping {

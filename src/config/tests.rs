@@ -119,3 +119,62 @@ fn a_missing_file_is_named() {
         .to_string();
     assert!(e.contains("/nonexistent/bwacct.toml"), "{e}");
 }
+
+#[test]
+fn the_guard_and_bound_macs_are_validated_with_file_line_and_key() {
+    let c = Config::parse(Path::new("x.toml"), &format!("{LOCAL}[guard]\n")).unwrap();
+    let g = c.guard.as_ref().unwrap();
+    assert_eq!(
+        (g.mac_flood_min, g.max_macs, g.learn_sample),
+        (1000, 65_536, 1024)
+    );
+    assert_eq!((g.arp_reply_flood, g.binding_active_s), (100, 300));
+    let d = c.describe();
+    assert!(d.contains("guard       MAC flood at 1000"), "{d}");
+    assert!(
+        d.contains("ip or ip6 or arp"),
+        "the kernel filter lets ARP in: {d}"
+    );
+    assert!(Config::parse(Path::new("x.toml"), LOCAL)
+        .unwrap()
+        .describe()
+        .contains("guard       off"));
+    let bound = format!(
+        "{LOCAL}[guard]\nbindings = {{ \"198.51.100.1\" = \"02:00:00:00:00:01\" }}\n\
+         [[customer]]\nname = \"goneril\"\naddresses = [\"198.51.100.10\"]\nmacs = [\"02:00:00:00:00:0A\", \"02-00-00-00-00-0b\"]\n"
+    );
+    let c = Config::parse(Path::new("x.toml"), &bound).unwrap();
+    assert_eq!(c.customers[0].macs.len(), 2);
+    assert!(c
+        .describe()
+        .contains("bound to 02:00:00:00:00:0a 02:00:00:00:00:0b"));
+    assert!(c
+        .describe()
+        .contains("binding     198.51.100.1 is at 02:00:00:00:00:01"));
+
+    let cases: &[(&str, &[&str])] = &[
+        ("[guard]\nmac_flood_min = 1\n", &["test.toml:4:", "guard.mac_flood_min", "out of range"]),
+        ("[guard]\nmax_macs = 100\nmac_flood_min = 200\n", &["test.toml:5:", "guard.mac_flood_min", "expected 2 to 100"]),
+        ("[guard]\nlearn_sample = 3\n", &["test.toml:4:", "guard.learn_sample", "power of two"]),
+        ("[guard]\nmac_flood_factor = 0.5\n", &["test.toml:4:", "guard.mac_flood_factor", "out of range"]),
+        ("[guard]\nmac_flood_minn = 5\n", &["test.toml:4:", "did you mean `mac_flood_min`"]),
+        ("[guard]\nbindings = { \"198.51.100.1\" = \"zz\" }\n", &["test.toml:4:", "guard.bindings", "not a MAC address"]),
+        ("[guard]\nbindings = { \"203.0.113.1\" = \"02:00:00:00:00:01\" }\n", &["test.toml:4:", "not inside accounting.local"]),
+        ("[guard]\nbindings = { \"gateway\" = \"02:00:00:00:00:01\" }\n", &["test.toml:4:", "not an IPv4 address"]),
+        ("[guard]\nhooks = [[\"/bin/x\", \"{state}\"]]\n", &["test.toml:4:", "guard.hooks", "unknown placeholder {state}", "{new_mac}"]),
+        ("[[customer]]\nname = \"g\"\naddresses = [\"198.51.100.10\"]\nmacs = [\"02:00:00:00:00:0a\"]\n", &["test.toml:6:", "customer.macs", "[guard] is not set"]),
+        ("[guard]\n[[customer]]\nname = \"g\"\naddresses = [\"198.51.100.10\"]\nmacs = [\"01:00:5e:00:00:01\"]\n", &["test.toml:7:", "customer.macs", "not a unicast address"]),
+        ("[guard]\n[[customer]]\nname = \"g\"\naddresses = [\"198.51.100.10\"]\nmacs = [\"02:00:00:00:00:0a\", \"02:00:00:00:00:0A\"]\n", &["test.toml:7:", "listed twice"]),
+        ("[guard]\n[[customer]]\nname = \"g\"\naddresses = [\"198.51.100.10\"]\nmacs = []\n", &["test.toml:7:", "macs is empty"]),
+    ];
+    for (text, expected) in cases {
+        let text = format!("{LOCAL}{text}");
+        let e = err(&text);
+        for want in *expected {
+            assert!(
+                e.contains(want),
+                "config:\n{text}\nerror: {e}\nmissing: {want}"
+            );
+        }
+    }
+}

@@ -84,8 +84,16 @@ fn dlt_name(dlt: i32) -> &'static str {
 
 /// Where the IP header starts, or why there is none.
 pub(super) enum Located {
-    Ip { offset: usize, family: Family },
+    Ip {
+        offset: usize,
+        family: Family,
+    },
     NonIp,
+    /// Another protocol announced by an ethertype (ARP, LLDP, ...), its payload at `offset`.
+    Other {
+        offset: usize,
+        ether_type: u16,
+    },
     Malformed,
 }
 
@@ -245,7 +253,12 @@ fn ether_type(frame: &[u8], mut offset: usize, mut ether_type: u16) -> Located {
                     None => Located::Malformed,
                 };
             }
-            _ => return Located::NonIp,
+            EtherType(other) => {
+                return Located::Other {
+                    offset,
+                    ether_type: other,
+                }
+            }
         };
         match next {
             Shim::Next(at, t) => (offset, ether_type) = (at, t),

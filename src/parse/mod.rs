@@ -5,6 +5,7 @@
 //! [`Decoded::Ip`], [`Decoded::NonIp`] or [`Decoded::Malformed`].
 
 mod ip;
+pub mod l2;
 mod link;
 
 pub use ip::{IpFacts, Proto};
@@ -34,7 +35,7 @@ pub fn decode(link: LinkType, frame: &[u8], wire_len: u32) -> Decoded {
                 None => Decoded::Malformed,
             }
         }
-        link::Located::NonIp => Decoded::NonIp,
+        link::Located::NonIp | link::Located::Other { .. } => Decoded::NonIp,
         link::Located::Malformed => Decoded::Malformed,
     }
 }

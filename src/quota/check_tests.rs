@@ -227,3 +227,75 @@ fn the_estimate_warns_only_after_the_first_day() {
         "estimate 150.0% of the allotment by the end of the period"
     );
 }
+
+#[test]
+fn volume_from_rollups_counts_exactly_what_the_samples_count() {
+    use crate::rollup::{Retention, DAY, HOUR};
+    let dir = tempfile::tempdir().unwrap();
+    // the same writes to a store that rolls up (and prunes) and to one of samples only
+    let mut rolled = SqliteStore::open(&dir.path().join("rolled.db")).unwrap();
+    let mut samples = SqliteStore::open(&dir.path().join("samples.db")).unwrap();
+    let nov = at("2026-11-01T00:00:00Z");
+    let last = nov + 2 * DAY + 10 * HOUR + 7 * 60;
+    let mut sent: Vec<(i64, u64)> = Vec::new();
+    let mut times: Vec<i64> = (nov - 3600..nov + 2 * DAY + 10 * HOUR)
+        .step_by(300)
+        .collect();
+    // around 10:00 on the 3rd, minute by minute
+    times.extend([3, 5, 7].map(|m| nov + 2 * DAY + 10 * HOUR + m * 60));
+    for t in times {
+        let tx = 1000 + (t - nov).rem_euclid(7919) as u64;
+        for store in [&mut rolled, &mut samples] {
+            write(store, t, "198.51.100.1", tx, 7);
+            write(store, t, "198.51.100.5", 3 * tx, 0);
+        }
+        sent.push((t, tx + 7));
+    }
+    rolled
+        .roll_up(nov + 2 * DAY + 10 * HOUR, usize::MAX)
+        .unwrap();
+    let p = policy(
+        "[[customer]]\nname = \"goneril\"\naddresses = [\"198.51.100.1\"]\nallotment = { monthly_gb = 1 }\n\
+         [[customer]]\nname = \"regan\"\naddresses = [\"198.51.100.5\"]\nallotment = { p95_mbit = 1 }\n",
+    );
+    // what the 5-minute buckets that start in November before `at` hold
+    let truth = |at: i64| -> u64 {
+        let end = at + (300 - at.rem_euclid(300)) % 300;
+        sent.iter()
+            .filter(|(t, _)| *t >= nov && *t < end)
+            .map(|(_, b)| b)
+            .sum()
+    };
+    let measured = |store: &SqliteStore, at: i64| -> Vec<(u64, u64, u64)> {
+        Checker::new(Arc::clone(&p))
+            .evaluate(store, at)
+            .unwrap()
+            .iter()
+            .map(|s| (s.measured.used, s.measured.estimate, s.measured.used_bytes))
+            .collect()
+    };
+    let edge = nov + 2 * DAY + 10 * HOUR;
+    for t in [
+        nov + DAY + 13 * HOUR + 37 * 60,
+        nov + DAY,
+        edge,
+        edge + 4 * 60,
+        edge + 5 * 60,
+        edge + 5 * 60 + 1,
+        last,
+        nov + 20 * DAY,
+    ] {
+        let want = measured(&samples, t);
+        assert_eq!(want[0].0, truth(t), "at {t}");
+        assert_eq!(measured(&rolled, t), want, "at {t}");
+    }
+    // samples before 10:00 on the 2nd pruned: the volume still adds up, from the rollups
+    let retention = Retention {
+        samples_days: 1,
+        ..Retention::default()
+    };
+    assert!(rolled.prune(&retention, edge + 600, usize::MAX).unwrap() > 0);
+    for t in [edge, edge + 4 * 60, edge + 5 * 60, last] {
+        assert_eq!(measured(&rolled, t)[0], measured(&samples, t)[0], "at {t}");
+    }
+}

@@ -1,11 +1,14 @@
-//! `bwacct quota` and `bwacct events` output: aligned tables for people, JSON for programs.
-//! Volumes in decimal units (allotments are sold in GB of 10⁹ bytes), rates in bit/s.
+//! `bwacct quota` output and the quota rows of `bwacct events`: aligned tables for people, JSON
+//! for programs. Volumes in decimal units (allotments are sold in GB of 10⁹ bytes), rates in
+//! bit/s.
 
 use super::check::Status;
 use super::{state, time};
 use crate::config::Allotment;
+use crate::store::guard::SpoofedTotal;
 use crate::store::quota::QuotaEvent;
 use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -40,12 +43,12 @@ fn amount(v: u64, unit: &str) -> String {
     }
 }
 
-fn status_json(s: &Status) -> Value {
+fn status_json(s: &Status, spoofed: Option<&SpoofedTotal>) -> Value {
     let (kind, measure) = match s.allotment {
         Allotment::Volume { measure, .. } => ("volume", Some(measure.name())),
         Allotment::P95 { .. } => ("p95", None),
     };
-    json!({
+    let mut v = json!({
         "customer": s.customer,
         "kind": kind,
         "measure": measure,
@@ -59,10 +62,16 @@ fn status_json(s: &Status) -> Value {
         "period": {"from": time(s.period.start), "to": time(s.period.end)},
         "tx_bytes": s.measured.tx_bytes,
         "rx_bytes": s.measured.rx_bytes,
-    })
+    });
+    if let (Some(t), Some(m)) = (spoofed, v.as_object_mut()) {
+        m.insert("spoofed_bytes".into(), t.bytes.into());
+        m.insert("spoofed_packets".into(), t.packets.into());
+    }
+    v
 }
 
-fn event_json(e: &QuotaEvent) -> Value {
+/// A quota event as `bwacct events --format json` lists it.
+pub(crate) fn event_json(e: &QuotaEvent) -> Value {
     json!({
         "time": time(e.ts),
         "kind": "quota",
@@ -82,7 +91,11 @@ fn event_json(e: &QuotaEvent) -> Value {
 }
 
 /// Aligns column `i` left when `align[i]` is `l`, right otherwise.
-fn table(cells: &[Vec<String>], align: &str, out: &mut dyn Write) -> std::io::Result<()> {
+pub(crate) fn table(
+    cells: &[Vec<String>],
+    align: &str,
+    out: &mut dyn Write,
+) -> std::io::Result<()> {
     let cols = cells.first().map_or(0, Vec::len);
     let widths: Vec<usize> = (0..cols)
         .map(|i| {
@@ -107,20 +120,26 @@ fn table(cells: &[Vec<String>], align: &str, out: &mut dyn Write) -> std::io::Re
     Ok(())
 }
 
-/// `bwacct quota`.
+/// `bwacct quota`. `spoofed` (with `[guard]`): each customer's spoofed traffic in its period,
+/// shown beside its use (and included in it: the counts are what the IP headers say).
 pub fn statuses(
     list: &[Status],
+    spoofed: Option<&BTreeMap<String, SpoofedTotal>>,
     at: i64,
     format: Format,
     out: &mut dyn Write,
 ) -> std::io::Result<()> {
+    let spoofed_of = |s: &Status| spoofed.map(|m| m.get(&s.customer).copied().unwrap_or_default());
     if format == Format::Json {
-        let rows: Vec<Value> = list.iter().map(status_json).collect();
+        let rows: Vec<Value> = list
+            .iter()
+            .map(|s| status_json(s, spoofed_of(s).as_ref()))
+            .collect();
         serde_json::to_writer_pretty(&mut *out, &json!({"at": time(at), "rows": rows}))?;
         return writeln!(out);
     }
     writeln!(out, "Quotas at {}: {} customers", time(at), list.len())?;
-    let mut cells = vec![[
+    let mut header = [
         "customer",
         "state",
         "used",
@@ -131,13 +150,17 @@ pub fn statuses(
         "period",
     ]
     .map(String::from)
-    .to_vec()];
+    .to_vec();
+    if spoofed.is_some() {
+        header.insert(3, "spoofed".into());
+    }
+    let mut cells = vec![header];
     for s in list {
         let kind = match s.allotment {
             Allotment::Volume { measure, .. } => format!("/month ({})", measure.name()),
             Allotment::P95 { .. } => " (p95)".to_owned(),
         };
-        cells.push(vec![
+        let mut row = vec![
             s.customer.clone(),
             s.state.name().to_owned(),
             amount(s.measured.used, s.unit),
@@ -146,43 +169,30 @@ pub fn statuses(
             amount(s.measured.estimate, s.unit),
             s.since.map_or_else(|| "-".to_owned(), time),
             format!("{} .. {}", time(s.period.start), time(s.period.end)),
-        ]);
+        ];
+        if let Some(t) = spoofed_of(s) {
+            row.insert(3, decimal_bytes(t.bytes));
+        }
+        cells.push(row);
     }
-    table(&cells, "llrrrrll", out)
+    let align = if spoofed.is_some() {
+        "llrrrrrll"
+    } else {
+        "llrrrrll"
+    };
+    table(&cells, align, out)
 }
 
-/// `bwacct events`.
-pub fn events(list: &[QuotaEvent], format: Format, out: &mut dyn Write) -> std::io::Result<()> {
-    if format == Format::Json {
-        let rows: Vec<Value> = list.iter().map(event_json).collect();
-        serde_json::to_writer_pretty(&mut *out, &json!({"events": rows}))?;
-        return writeln!(out);
-    }
-    let mut cells = vec![[
-        "time",
-        "customer",
-        "change",
-        "used",
-        "allotment",
-        "percent",
-        "hooks",
-        "reason",
-    ]
-    .map(String::from)
-    .to_vec()];
-    for e in list {
-        cells.push(vec![
-            time(e.ts),
-            e.customer.clone(),
-            format!("{} -> {}", e.old_state, e.new_state),
-            amount(e.used, &e.unit),
-            amount(e.allotment, &e.unit),
-            format!("{:.1}%", state::percent(e.used, e.allotment)),
-            e.hooks.name().to_owned(),
-            e.reason.clone(),
-        ]);
-    }
-    table(&cells, "lllrrrll", out)
+/// What a quota event changed, in a few words: `ok -> over: 254.4 kB of 200.0 kB (127.2%)`.
+pub(crate) fn event_summary(e: &QuotaEvent) -> String {
+    format!(
+        "{} -> {}: {} of {} ({:.1}%)",
+        e.old_state,
+        e.new_state,
+        amount(e.used, &e.unit),
+        amount(e.allotment, &e.unit),
+        state::percent(e.used, e.allotment)
+    )
 }
 
 #[cfg(test)]

@@ -1,8 +1,10 @@
 //! Per-customer report rows: usage rows summed by the customer that holds them (see
-//! `crate::customer` for who holds what), and the quota state each customer ended the period in.
+//! `crate::customer` for who holds what), the quota state each customer ended the period in,
+//! and (with `[guard]`) its spoofed traffic in the period.
 
 use super::{By, Report, Row};
 use crate::customer::Customers;
+use crate::store::guard::GuardStore;
 use crate::store::quota::{EventFilter, QuotaStore};
 use crate::store::StoreError;
 use crate::usage::{Host, Usage};
@@ -40,6 +42,7 @@ pub(super) fn rows(hosts: Vec<(Host, Usage)>, customers: &Customers) -> Vec<Row>
                 usage,
                 ips,
                 state: None,
+                spoofed: None,
             })
         })
         .collect()
@@ -83,6 +86,20 @@ pub fn annotate_states(report: &mut Report, store: &dyn QuotaStore) -> Result<()
                 .filter(|since| **since < to)
                 .map(|_| "ok".to_owned())
         });
+    }
+    Ok(())
+}
+
+/// Fills each customer row's spoofed traffic in the report's period (intervals starting in it).
+pub fn annotate_spoofed(report: &mut Report, store: &dyn GuardStore) -> Result<(), StoreError> {
+    if report.by != By::Customer {
+        return Ok(());
+    }
+    let sums = store.spoofed(report.period.from.timestamp(), report.period.to.timestamp())?;
+    for row in &mut report.rows {
+        if let Some(name) = &row.customer {
+            row.spoofed = Some(sums.get(name).copied().unwrap_or_default());
+        }
     }
     Ok(())
 }

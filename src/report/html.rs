@@ -421,6 +421,7 @@ mod tests {
                 usage,
                 ips: Vec::new(),
                 state: None,
+                spoofed: None,
             }],
             notes: vec!["a note".into()],
             series: vec![SeriesPoint {

@@ -88,6 +88,13 @@ pub fn open_writer(storage: &Storage) -> Result<Box<dyn QuotaStore>, StoreError>
 }
 
 impl Store for Central {
+    /// The layer-2 guard's tables are in the local store.
+    fn guard(&self) -> Option<&dyn super::guard::GuardStore> {
+        self.local
+            .as_ref()
+            .map(|l| l as &dyn super::guard::GuardStore)
+    }
+
     fn write(&mut self, _sample: &Sample) -> Result<(), StoreError> {
         Err(StoreError::PostgresSetup {
             target: self.settings.target(),

@@ -4,6 +4,7 @@
 //! answers it exactly.
 
 pub mod central;
+pub mod guard;
 pub mod postgres;
 pub mod quota;
 mod schema;
@@ -160,6 +161,10 @@ pub trait Store: Send {
     /// Usage of the selected hosts summed per time bucket (graphs, the series API).
     fn series(&self, q: &SeriesQuery) -> Result<Series, StoreError>;
 
+    /// The layer-2 guard's tables and the list of all events, for stores that keep them.
+    fn guard(&self) -> Option<&dyn guard::GuardStore> {
+        None
+    }
     /// Up to where each rollup level holds every sample.
     fn watermarks(&self) -> Result<Watermarks, StoreError>;
 
@@ -231,6 +236,8 @@ pub fn planned_stats<S: Store + ?Sized>(store: &S, q: &Query) -> Result<RangeSta
     Ok(sum)
 }
 
+#[cfg(test)]
+mod host_reads_tests;
 #[cfg(test)]
 mod rollup_tests;
 #[cfg(test)]

@@ -53,6 +53,8 @@ pub fn sqlite_migrations() -> Vec<String> {
         version_2(&usage_cols),
         // Version 3: quota states, quota events, applied shaping steps.
         super::quota::SQLITE_MIGRATION.to_owned(),
+        // Version 4: layer-2 guard events and per-interval figures (creates only its own tables).
+        super::guard::SQLITE_MIGRATION.to_owned(),
     ]
 }
 

@@ -1,8 +1,10 @@
 //! The embedded SQLite store: WAL mode (readers never wait for the flusher), one transaction per
 //! flushed interval, upserts that add to an existing row (the samples, and the rollup levels a
 //! late sample falls behind the watermark of), migrations from the schema table. Rolling up,
-//! reads per level and pruning are in `levels`.
+//! reads per level and pruning are in `levels`; reading a few hosts' rows by key in `hosts`.
 
+mod guard;
+mod hosts;
 mod levels;
 mod outbox;
 mod quota;
@@ -488,6 +490,10 @@ impl Store for SqliteStore {
 
     fn series(&self, q: &SeriesQuery) -> Result<Series, StoreError> {
         self.series_of(q)
+    }
+
+    fn guard(&self) -> Option<&dyn super::guard::GuardStore> {
+        Some(self)
     }
 
     fn stats(&self, q: &Query) -> Result<RangeStats, StoreError> {

@@ -243,6 +243,7 @@ mod tests {
             usage: Usage::default(),
             ips: Vec::new(),
             state: None,
+            spoofed: None,
         }
     }
 

@@ -1,11 +1,13 @@
 //! `/metrics` in the Prometheus text format (0.0.4): per-host and per-customer byte and packet
 //! counters (cumulated since start, so monotonic across flushes), capture outcomes, kernel
-//! drops per interface, flush durations and errors. Reads `Status` only, never the store.
+//! drops per interface, flush durations and errors, and the layer-2 guard's events, ARP counts
+//! and spoofed traffic. Reads `Status` only, never the store.
 
 use super::Context;
 use crate::customer::Customers;
+use crate::guard::Kind;
 use crate::names::dns::DnsStats;
-use crate::status::Snapshot;
+use crate::status::{GuardView, Snapshot};
 use crate::usage::{Dir, Host, Usage};
 use axum::extract::State;
 use axum::http::header;
@@ -255,7 +257,95 @@ pub fn exposition(
         "Unix time this process started.",
     );
     let _ = writeln!(out, "bwacct_start_time_seconds {}", snap.started);
+    if let Some(g) = &snap.guard {
+        guard_lines(&mut out, g, customers);
+    }
     out
+}
+
+/// The layer-2 guard's series: events per kind, ARP packets, the last interval's source MACs
+/// and bindings, and spoofed traffic per bound customer.
+fn guard_lines(out: &mut String, g: &GuardView, customers: &Customers) {
+    family(
+        out,
+        "bwacct_guard_events_total",
+        "counter",
+        "Layer-2 events raised since start, per kind.",
+    );
+    for k in Kind::ALL {
+        let v = g.events.get(&k).copied().unwrap_or(0);
+        let _ = writeln!(
+            out,
+            "bwacct_guard_events_total{{kind=\"{}\"}} {v}",
+            k.name()
+        );
+    }
+    family(
+        out,
+        "bwacct_guard_arp_packets_total",
+        "counter",
+        "ARP packets seen since start: requests, replies, gratuitous, probes, unsolicited replies.",
+    );
+    let a = &g.arp;
+    for (t, v) in [
+        ("request", a.requests),
+        ("reply", a.replies),
+        ("gratuitous", a.gratuitous),
+        ("probe", a.probes),
+        ("unsolicited", a.unsolicited),
+    ] {
+        let _ = writeln!(out, "bwacct_guard_arp_packets_total{{type=\"{t}\"}} {v}");
+    }
+    if let Some(l) = &g.last {
+        for (name, help, v) in [
+            (
+                "bwacct_guard_source_macs",
+                "Distinct source MACs in the last interval.",
+                Some(l.macs),
+            ),
+            (
+                "bwacct_guard_source_macs_baseline",
+                "The learnt baseline of distinct source MACs per interval.",
+                l.baseline,
+            ),
+            (
+                "bwacct_guard_active_bindings",
+                "IPv4 to MAC bindings active at the end of the last interval.",
+                Some(l.active_bindings),
+            ),
+        ] {
+            if let Some(v) = v {
+                family(out, name, "gauge", help);
+                let _ = writeln!(out, "{name} {v}");
+            }
+        }
+    }
+    let bound: Vec<&str> = customers
+        .iter()
+        .filter(|c| !c.macs.is_empty())
+        .map(|c| c.name.as_str())
+        .collect();
+    for (name, help, packets) in [
+        (
+            "bwacct_customer_spoofed_bytes_total",
+            "Bytes sent since start from a bound customer's addresses by other MACs (also counted in its usage).",
+            false,
+        ),
+        (
+            "bwacct_customer_spoofed_packets_total",
+            "Packets sent since start from a bound customer's addresses by other MACs.",
+            true,
+        ),
+    ] {
+        family(out, name, "counter", help);
+        let mut names: Vec<&str> = bound.clone();
+        names.extend(g.spoofed.keys().map(String::as_str).filter(|n| !bound.contains(n)));
+        for c in names {
+            let t = g.spoofed.get(c).copied().unwrap_or_default();
+            let v = if packets { t.packets } else { t.bytes };
+            let _ = writeln!(out, "{name}{{customer=\"{}\"}} {v}", Label(c));
+        }
+    }
 }
 
 /// The reverse-DNS resolver's outcomes (when it is on).
@@ -330,6 +420,7 @@ mod tests {
             allotment: None,
             shape: None,
             billing_day: 1,
+            macs: Vec::new(),
         }]);
         let scrape = || {
             let (hosts, other) = status.totals();
@@ -363,5 +454,103 @@ mod tests {
             let (_, v) = line.rsplit_once(' ').unwrap();
             assert!(v.parse::<f64>().is_ok(), "{line}");
         }
+    }
+
+    #[test]
+    fn guard_series_count_events_arp_and_spoofed_traffic_per_bound_customer() {
+        use crate::guard::{GuardEvent, IntervalStats, Verdict};
+        use crate::parse::l2::Mac;
+        let status = Status::new(Source::Store, 0);
+        let customer = |name: &str, macs: Vec<Mac>| crate::config::Customer {
+            name: name.into(),
+            networks: vec![],
+            vif: None,
+            mark: None,
+            allotment: None,
+            shape: None,
+            billing_day: 1,
+            macs,
+        };
+        let customers = Customers::new(vec![
+            customer("goneril", vec![Mac(0xa)]),
+            customer("regan", vec![Mac(0xb)]),
+            customer("cordelia", vec![]),
+        ]);
+        let scrape = || {
+            let (hosts, other) = status.totals();
+            exposition(&status.snapshot(), &hosts, &other, &customers)
+        };
+        assert!(!scrape().contains("bwacct_guard"), "no guard, no series");
+        let event = |kind, customer: Option<&str>, packets, bytes| GuardEvent {
+            id: 0,
+            sensor: "t".into(),
+            ts: 0,
+            interval_start: 0,
+            kind,
+            customer: customer.map(str::to_owned),
+            ip: None,
+            old_macs: vec![],
+            new_mac: None,
+            packets,
+            bytes,
+            macs: vec![],
+            groups: vec![],
+            reason: String::new(),
+            hooks: crate::store::quota::HookStatus::None,
+        };
+        for start in [0, 60] {
+            status.observe_guard(&Verdict {
+                stats: IntervalStats {
+                    start,
+                    macs: 40 + start as u64,
+                    baseline: Some(35),
+                    active_bindings: 7,
+                    arp: crate::guard::observe::ArpCounts {
+                        requests: 5,
+                        replies: 4,
+                        ..Default::default()
+                    },
+                    ..Default::default()
+                },
+                events: vec![
+                    event(Kind::ArpSpoof, None, 3, 0),
+                    event(Kind::SpoofedSource, Some("goneril"), 10, 1500),
+                ],
+            });
+        }
+        let text = scrape();
+        assert_eq!(
+            value(&text, "bwacct_guard_events_total{kind=\"arp_spoof\"}"),
+            2
+        );
+        assert_eq!(
+            value(&text, "bwacct_guard_events_total{kind=\"mac_flood\"}"),
+            0
+        );
+        assert_eq!(
+            value(&text, "bwacct_guard_arp_packets_total{type=\"request\"}"),
+            10
+        );
+        assert_eq!(value(&text, "bwacct_guard_source_macs "), 100);
+        assert_eq!(value(&text, "bwacct_guard_source_macs_baseline "), 35);
+        assert_eq!(value(&text, "bwacct_guard_active_bindings "), 7);
+        assert_eq!(
+            value(
+                &text,
+                "bwacct_customer_spoofed_bytes_total{customer=\"goneril\"}"
+            ),
+            3000
+        );
+        assert_eq!(
+            value(
+                &text,
+                "bwacct_customer_spoofed_packets_total{customer=\"regan\"}"
+            ),
+            0
+        );
+        assert!(
+            !text.contains("customer=\"cordelia\"} "),
+            "cordelia is not bound"
+        );
     }
 }

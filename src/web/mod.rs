@@ -3,14 +3,15 @@
 //! only what is embedded in the binary (it never opens a file for a request). Store reads run
 //! on blocking threads, a few at a time; graphs are cached briefly.
 //!
-//! Layout: `params` (query parsing and bounds), `pages` (HTML), `api` (JSON), `metrics`
-//! (Prometheus text), `cache` (rendered graphs), `html` (escaping and fragments, shared with the
-//! static site), `auth` (who may see it), `tls` (HTTPS), `guard` (request limits, error
-//! formats), `server` (connections: caps and timeouts).
+//! Layout: `params` (query parsing and bounds), `pages` (HTML), `api` (JSON), `events` (quota
+//! and layer-2 events, page and JSON), `metrics` (Prometheus text), `cache` (rendered graphs),
+//! `html` (escaping and fragments, shared with the static site), `auth` (who may see it), `tls`
+//! (HTTPS), `guard` (request limits, error formats), `server` (connections: caps and timeouts).
 
 mod api;
 pub mod auth;
 mod cache;
+mod events;
 mod guard;
 pub mod html;
 mod metrics;
@@ -250,6 +251,7 @@ async fn no_such_page(uri: Uri) -> Response {
 pub fn router(ctx: Arc<Context>) -> Router {
     let mut routes = pages::routes()
         .merge(api::routes())
+        .merge(events::routes())
         .merge(metrics::routes())
         .fallback(no_such_page);
     if let Some(access) = &ctx.access {

@@ -66,6 +66,7 @@ fn nav(here: &str) -> String {
     for (href, name) in [
         ("/", "Top talkers"),
         ("/now", "Now"),
+        ("/events", "Events"),
         ("/metrics", "Metrics"),
     ] {
         let class = if href == here { " class=\"here\"" } else { "" };
@@ -74,7 +75,7 @@ fn nav(here: &str) -> String {
     out
 }
 
-fn page(title: &str, here: &str, body: &str) -> Html<String> {
+pub(super) fn page(title: &str, here: &str, body: &str) -> Html<String> {
     let footer = format!(
         "bwacct {} · times in UTC · <a href=\"/api/v1/status\">status JSON</a>",
         env!("CARGO_PKG_VERSION")
@@ -376,6 +377,9 @@ async fn now_page(State(ctx): Ctx) -> Html<String> {
         }
     }
     status_html(&mut body, &s);
+    if let Some(g) = &s.guard {
+        super::events::guard_html(&mut body, g);
+    }
     body.push_str("</div>");
     page("Now", "/now", &body)
 }

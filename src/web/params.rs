@@ -38,6 +38,8 @@ pub struct Params {
     pub step: Option<String>,
     pub width: Option<String>,
     pub height: Option<String>,
+    /// `/events`: only this kind.
+    pub kind: Option<String>,
 }
 
 /// The period when a request names none.

@@ -71,6 +71,8 @@ fn passwords_and_tokens_open_the_dashboard_and_nothing_else_does() {
         "/api/v1/hosts?day=2024-01-01",
         "/metrics",
         "/static/app.js",
+        "/events",
+        "/api/v1/events",
     ] {
         let r = get(path, None);
         assert_eq!(r.status, 401, "{path} without credentials");
@@ -117,6 +119,10 @@ fn passwords_and_tokens_open_the_dashboard_and_nothing_else_does() {
         .text()
         .contains("# TYPE bwacct_capture_packets_total counter"));
     assert_eq!(get("/metrics", Some(basic("alice", PASSWORD))).status, 200);
+    // the events (quota and layer-2) are behind the same check
+    assert_eq!(get("/events", Some(bearer(METRICS_TOKEN))).status, 401);
+    assert_eq!(get("/events", Some(basic("alice", PASSWORD))).status, 200);
+    assert_eq!(get("/api/v1/events", Some(bearer(TOKEN))).status, 200);
 
     // Failures are logged with the peer and the path, never with the credentials.
     let log = srv.log.lock().unwrap().join("\n");
@@ -124,7 +130,7 @@ fn passwords_and_tokens_open_the_dashboard_and_nothing_else_does() {
         .lines()
         .filter(|l| l.contains("authentication failed"))
         .collect();
-    assert_eq!(failures.len(), 4, "{log}");
+    assert_eq!(failures.len(), 5, "{log}");
     assert!(failures[0].contains("wrong password") && failures[0].contains("user=\"alice\""));
     assert!(failures.iter().all(|l| l.contains("peer=127.0.0.1:")));
     for secret in [

@@ -5,7 +5,7 @@ use crate::common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 
-const LOCAL: [&str; 2] = ["198.51.100.0/24", "2001:db8:100::/56"];
+pub const LOCAL: [&str; 2] = ["198.51.100.0/24", "2001:db8:100::/56"];
 pub const EVERYTHING: [&str; 2] = ["0.0.0.0/0", "::/0"];
 
 pub fn captures(dir: &Path) -> Vec<PathBuf> {
@@ -30,8 +30,17 @@ pub fn check(
     file: &Path,
     local: &[&str],
 ) -> (Vec<String>, std::collections::BTreeMap<String, f64>, Value) {
+    check_with(file, local, "")
+}
+
+/// [`check`] with `extra` configuration (before `[accounting]`).
+pub fn check_with(
+    file: &Path,
+    local: &[&str],
+    extra: &str,
+) -> (Vec<String>, std::collections::BTreeMap<String, f64>, Value) {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = config(dir.path(), local, "");
+    let cfg = config(dir.path(), local, extra);
     let out = run_ok(bwacct().arg("-c").arg(&cfg).arg("replay").arg(file));
     let truth: Value = serde_json::from_str(
         &std::fs::read_to_string(format!("{}.truth.json", file.display())).unwrap(),
@@ -42,7 +51,7 @@ pub fn check(
 }
 
 /// The statistics a synthetic truth implies for the replay summary.
-fn check_stats(
+pub fn check_stats(
     name: &str,
     s: &std::collections::BTreeMap<String, f64>,
     truth: &Value,

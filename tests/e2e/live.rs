@@ -202,8 +202,13 @@ pub type Log = Arc<Mutex<Vec<String>>>;
 
 /// [`start_run`], also handing back its log.
 pub fn start_run_logged(net: &Netns, ns: &str, cfg: &std::path::Path) -> (Child, Log) {
-    let mut child = net
-        .exec(ns)
+    start_run_in(net.exec(ns), cfg)
+}
+
+/// Starts `bwacct run` through `exec` (an `ip netns exec NS` command of any topology), waits
+/// until its capture is open and keeps its log.
+pub fn start_run_in(mut exec: Command, cfg: &std::path::Path) -> (Child, Log) {
+    let mut child = exec
         .arg(env!("CARGO_BIN_EXE_bwacct"))
         .arg("-c")
         .arg(cfg)

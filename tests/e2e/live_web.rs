@@ -7,13 +7,18 @@ use crate::live::{send_udp, sink, start_run, stop, Netns};
 use serde_json::Value;
 use std::time::Duration;
 
-const LISTEN: &str = "127.0.0.1:8080";
+pub const LISTEN: &str = "127.0.0.1:8080";
 
 /// GET inside namespace `ns` (the dashboard listens on that namespace's loopback).
 fn fetch(net: &Netns, ns: &str, path: &str) -> String {
+    fetch_in(net.exec(ns), path)
+}
+
+/// GET through `exec` (an `ip netns exec NS` command) from the dashboard on that namespace's
+/// loopback.
+pub fn fetch_in(mut exec: std::process::Command, path: &str) -> String {
     let script = "import sys,urllib.request\nprint(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())";
-    let out = net
-        .exec(ns)
+    let out = exec
         .args(["python3", "-c", script, &format!("http://{LISTEN}{path}")])
         .output()
         .expect("python3");

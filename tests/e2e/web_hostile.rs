@@ -59,6 +59,7 @@ fn customer(name: &str, net: &str) -> Customer {
         allotment: None,
         shape: None,
         billing_day: 1,
+        macs: Vec::new(),
     }
 }
 

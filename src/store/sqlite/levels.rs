@@ -3,6 +3,7 @@
 //! statistics), and pruning each level past its retention in short transactions. Which level
 //! answers what is decided by `rollup::plan`, not here.
 
+use super::hosts::{id_list, Lookup};
 use super::SqliteStore;
 use crate::rollup::{Level, Retention, Watermarks};
 use crate::store::schema::{stats_table, usage_table, COLUMNS, STATS_COLUMNS};
@@ -173,33 +174,48 @@ impl SqliteStore {
     ) -> Result<Vec<(i64, Usage)>, StoreError> {
         let sensor = self.sensor_filter(q)?;
         let sums: Vec<String> = COLUMNS.iter().map(|c| format!("sum(s.{c})")).collect();
-        let (usage, stats) = (usage_table(level), stats_table(level));
-        let sql = match host {
-            None => format!(
-                "SELECT s.ts, {} FROM {usage} s
+        let mut out = Vec::new();
+        let Some(host) = host else {
+            let sql = format!(
+                "SELECT s.ts, {} FROM {} s
                  WHERE s.ts >= ?1 AND s.ts < ?2 AND (?3 IS NULL OR s.sensor_id = ?3)
                  GROUP BY s.ts ORDER BY s.ts",
-                sums.join(", ")
-            ),
-            // CROSS JOIN keeps the statistics rows outside: one key lookup each
-            Some(_) => format!(
-                "SELECT s.ts, {} FROM {stats} c CROSS JOIN {usage} s
-                   ON s.ts = c.ts AND s.sensor_id = c.sensor_id
-                  AND s.host_id = (SELECT id FROM hosts WHERE addr = ?4)
-                 WHERE c.ts >= ?1 AND c.ts < ?2 AND (?3 IS NULL OR c.sensor_id = ?3)
-                 GROUP BY s.ts ORDER BY s.ts",
-                sums.join(", ")
-            ),
+                sums.join(", "),
+                usage_table(level)
+            );
+            let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+            let rows = stmt
+                .query_map(params![q.from, q.to, sensor], series_row)
+                .map_err(|e| self.err(e))?;
+            for row in rows {
+                out.push(row.map_err(|e| self.err(e))?);
+            }
+            return Ok(out);
         };
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let addr = host.map(ToString::to_string);
-        let rows = match &addr {
-            None => stmt.query_map(params![q.from, q.to, sensor], series_row),
-            Some(a) => stmt.query_map(params![q.from, q.to, sensor, a], series_row),
-        }
-        .map_err(|e| self.err(e))?;
-        rows.collect::<rusqlite::Result<Vec<_>>>()
-            .map_err(|e| self.err(e))
+        let id: Option<i64> = self
+            .conn
+            .query_row(
+                "SELECT id FROM hosts WHERE addr = ?1",
+                [host.to_string()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        let Some(id) = id else {
+            return Ok(out);
+        };
+        let lookup = Lookup {
+            level,
+            from: q.from,
+            to: q.to,
+            sensor,
+            ids: &id_list(&[id]),
+        };
+        self.each_time_of_hosts(&lookup, &sums.join(", "), |r| {
+            out.push(series_row(r)?);
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     pub(super) fn read_stats(&self, level: Level, q: &Query) -> Result<RangeStats, StoreError> {

@@ -1,19 +1,19 @@
-//! `QuotaStore` for SQLite: the quota tables, and per-bucket traffic of a set of hosts read from
-//! `samples` through the (host, time) index. A store at an older schema opened read-only has no
-//! quota tables: it reads as empty.
+//! `QuotaStore` for SQLite: the quota tables, and per-bucket traffic of a set of hosts, read
+//! from the coarsest levels whose rows fit in the buckets (`rollup::plan`) by key lookups
+//! (`hosts`). A store at an older schema opened read-only has no quota tables: it reads as
+//! empty.
 
+use super::hosts::{id_list, Lookup};
 use super::{db_int, SqliteStore};
 use crate::classify::Class;
+use crate::rollup::{self, Level};
 use crate::store::quota::{
     AppliedStep, Bucket, EventFilter, HookStatus, QuotaEvent, QuotaStore, StoredState,
 };
-use crate::store::{StoreError, COLUMNS};
+use crate::store::{Store, StoreError, COLUMNS};
 use crate::usage::{cell, Dir, Host};
 use rusqlite::params;
 use std::collections::BTreeMap;
-
-/// Hosts per `IN (...)` list (SQLite allows 32,766 parameters).
-const CHUNK: usize = 500;
 
 /// `tcp_tx_bytes + udp_tx_bytes + ...`: the total bytes of one direction.
 fn total_expr(dir: Dir) -> String {
@@ -72,40 +72,37 @@ impl QuotaStore for SqliteStore {
         to: i64,
         bucket_s: u32,
     ) -> Result<Vec<Bucket>, StoreError> {
-        let mut sums: BTreeMap<i64, Bucket> = BTreeMap::new();
         let b = i64::from(bucket_s.max(1));
-        for chunk in hosts.chunks(CHUNK) {
-            let marks: Vec<String> = (0..chunk.len()).map(|i| format!("?{}", i + 4)).collect();
-            let sql = format!(
-                "SELECT ts - (ts % ?1) AS b, sum({}), sum({}) FROM samples
-                 WHERE ts >= ?2 AND ts < ?3 AND host_id IN ({}) GROUP BY b",
-                total_expr(Dir::Tx),
-                total_expr(Dir::Rx),
-                marks.join(", ")
-            );
-            let mut values = vec![b, from, to];
-            values.extend_from_slice(chunk);
-            let mut stmt = self.conn.prepare(&sql).map_err(|e| self.err(e))?;
-            let rows = stmt
-                .query_map(rusqlite::params_from_iter(values.iter()), |r| {
-                    Ok((
-                        r.get::<_, i64>(0)?,
-                        r.get::<_, i64>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                })
-                .map_err(|e| self.err(e))?;
-            for row in rows {
-                let (start, tx, rx) = row.map_err(|e| self.err(e))?;
-                let e = sums.entry(start).or_insert(Bucket {
-                    start,
-                    ..Default::default()
-                });
-                e.tx_bytes = e.tx_bytes.saturating_add(u(tx));
-                e.rx_bytes = e.rx_bytes.saturating_add(u(rx));
-            }
+        if hosts.is_empty() || to <= from {
+            return Ok(Vec::new());
         }
-        Ok(sums.into_values().collect())
+        let ids = id_list(hosts);
+        let select = format!("sum({}), sum({})", total_expr(Dir::Tx), total_expr(Dir::Rx));
+        self.snapshot(|| {
+            let mut sums: BTreeMap<i64, Bucket> = BTreeMap::new();
+            let coarsest = Level::coarsest_within(0, b);
+            for piece in rollup::plan_up_to(from, to, coarsest, &self.watermarks()?) {
+                let lookup = Lookup {
+                    level: piece.level,
+                    from: piece.from,
+                    to: piece.to,
+                    sensor: None,
+                    ids: &ids,
+                };
+                self.each_time_of_hosts(&lookup, &select, |r| {
+                    let ts: i64 = r.get(0)?;
+                    let start = ts - ts.rem_euclid(b);
+                    let e = sums.entry(start).or_insert(Bucket {
+                        start,
+                        ..Default::default()
+                    });
+                    e.tx_bytes = e.tx_bytes.saturating_add(u(r.get(1)?));
+                    e.rx_bytes = e.rx_bytes.saturating_add(u(r.get(2)?));
+                    Ok(())
+                })?;
+            }
+            Ok(sums.into_values().collect())
+        })
     }
 
     fn quota_states(&self) -> Result<Vec<StoredState>, StoreError> {

@@ -1,10 +1,12 @@
-//! Time series from the SQLite store: the selected hosts' samples summed per bucket. Reads the
-//! `samples` table (rollups may serve long ranges later, behind the same `Store::series`).
+//! Time series from the SQLite store: the selected hosts' usage summed per bucket, read from
+//! the coarsest rollup levels whose rows fit in the buckets, by key lookups (`hosts`).
 
+use super::hosts::{id_list, Lookup};
 use super::SqliteStore;
-use crate::store::schema::COLUMNS;
+use crate::rollup::{self, Level};
+use crate::store::schema::{stats_table, usage_table, COLUMNS};
 use crate::store::series::{Series, SeriesQuery, MAX_SELECTED_HOSTS};
-use crate::store::StoreError;
+use crate::store::{Store, StoreError};
 use crate::usage::{Host, Usage};
 use ipnet::IpNet;
 use rusqlite::params;
@@ -57,6 +59,9 @@ impl SqliteStore {
         Ok(ids)
     }
 
+    /// The selected hosts' usage per step, read from the coarsest levels whose rows fit in the
+    /// steps ([`Level::coarsest_within`], [`rollup::plan_up_to`]) by key lookups, in one read
+    /// transaction.
     pub(super) fn series_of(&self, q: &SeriesQuery) -> Result<Series, StoreError> {
         let step = q.bounded_step();
         let mut series = Series {
@@ -71,33 +76,68 @@ impl SqliteStore {
         if ids.is_empty() || q.range.to <= q.range.from {
             return Ok(series);
         }
+        let ids = id_list(&ids);
         let sums: Vec<String> = COLUMNS.iter().map(|c| format!("sum(s.{c})")).collect();
-        let sql = format!(
-            "SELECT (s.ts - ?1) / ?3 AS b, max(s.interval_s), {} FROM samples s
-             WHERE s.host_id IN (SELECT value FROM json_each(?4))
-               AND s.ts >= ?1 AND s.ts < ?2 AND (?5 IS NULL OR s.sensor_id = ?5)
-             GROUP BY b ORDER BY b",
-            sums.join(", ")
-        );
-        let ids = serde_json::to_string(&ids).unwrap_or_else(|_| "[]".into());
-        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![q.range.from, q.range.to, step, ids, sensor], |r| {
-                let bucket: i64 = r.get(0)?;
-                let interval: i64 = r.get(1)?;
-                let mut usage = Usage::default();
-                for (i, v) in usage.0.iter_mut().enumerate() {
-                    *v = r.get::<_, i64>(i + 2)?.max(0) as u64;
-                }
-                Ok((q.range.from + bucket * step, interval, usage))
-            })
-            .map_err(|e| self.err(e))?;
-        for row in rows {
-            let (t, interval, usage) = row.map_err(|e| self.err(e))?;
-            series.interval_s = series.interval_s.max(interval);
-            series.points.push((t, usage));
-        }
+        let samples_select = format!("max(s.interval_s), {}", sums.join(", "));
+        let level_select = format!("0, {}", sums.join(", "));
+        let coarsest = Level::coarsest_within(q.range.from, step);
+        self.snapshot(|| {
+            let marks = self.watermarks()?;
+            for piece in rollup::plan_up_to(q.range.from, q.range.to, coarsest, &marks) {
+                let lookup = Lookup {
+                    level: piece.level,
+                    from: piece.from,
+                    to: piece.to,
+                    sensor,
+                    ids: &ids,
+                };
+                let select = if piece.level == Level::Samples {
+                    &samples_select
+                } else {
+                    // a rollup row holds whole samples of its sensor: their intervals are in
+                    // the sensor's statistics rows
+                    series.interval_s = series.interval_s.max(self.longest_interval(&lookup)?);
+                    &level_select
+                };
+                self.each_time_of_hosts(&lookup, select, |r| {
+                    let ts: i64 = r.get(0)?;
+                    let interval: i64 = r.get(1)?;
+                    let mut usage = Usage::default();
+                    for (i, v) in usage.0.iter_mut().enumerate() {
+                        *v = r.get::<_, i64>(i + 2)?.max(0) as u64;
+                    }
+                    series.interval_s = series.interval_s.max(interval);
+                    let t = q.range.from + (ts - q.range.from).div_euclid(step) * step;
+                    match series.points.last_mut() {
+                        Some((last, acc)) if *last == t => acc.merge(&usage),
+                        _ => series.points.push((t, usage)),
+                    }
+                    Ok(())
+                })?;
+            }
+            Ok(())
+        })?;
         Ok(series)
+    }
+
+    /// The longest sample interval of the sensors that have a row of the lookup's hosts in a
+    /// bucket of its (rollup) level, in those buckets (0: their samples are pruned). The
+    /// samples' own intervals give the same unless a sensor's interval changed inside a bucket.
+    fn longest_interval(&self, l: &Lookup<'_>) -> Result<i64, StoreError> {
+        let width = l.level.bucket().unwrap_or(1);
+        let sql = format!(
+            "SELECT coalesce(max(x.interval_s), 0) FROM {stats} c CROSS JOIN capture_stats x
+               ON x.sensor_id = c.sensor_id AND x.ts >= c.ts AND x.ts < c.ts + ?5
+             WHERE c.ts >= ?1 AND c.ts < ?2 AND (?3 IS NULL OR c.sensor_id = ?3)
+               AND EXISTS (SELECT 1 FROM {usage} s WHERE s.ts = c.ts
+                   AND s.sensor_id = c.sensor_id
+                   AND s.host_id IN (SELECT value FROM json_each(?4)))",
+            stats = stats_table(l.level),
+            usage = usage_table(l.level)
+        );
+        let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
+        stmt.query_row(params![l.from, l.to, l.sensor, l.ids, width], |r| r.get(0))
+            .map_err(|e| self.err(e))
     }
 }
 

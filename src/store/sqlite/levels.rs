@@ -10,6 +10,7 @@ use crate::store::schema::{stats_table, usage_table, COLUMNS, STATS_COLUMNS};
 use crate::store::{Query, RangeStats, StoreError};
 use crate::usage::{Host, Usage};
 use rusqlite::{params, Connection, OptionalExtension, Row};
+use std::collections::HashMap;
 
 /// The watermarks as stored.
 pub(super) fn read_marks(conn: &Connection) -> rusqlite::Result<Watermarks> {
@@ -131,29 +132,48 @@ impl SqliteStore {
         Ok(rolled)
     }
 
+    /// Every host's usage summed over the range of one level. The rows are read in key order
+    /// and summed here, by host id: `GROUP BY host_id` in SQL sorts every row (no index by
+    /// host) and calls `sum` per column and row, 0.6 s for a month of 10,000 hosts' days
+    /// (`benches/web.rs`) where this takes about half. Then each host's address, once.
     pub(super) fn read_usage(
         &self,
         level: Level,
         q: &Query,
     ) -> Result<Vec<(Host, Usage)>, StoreError> {
         let sensor = self.sensor_filter(q)?;
-        let sums: Vec<String> = COLUMNS.iter().map(|c| format!("sum(s.{c})")).collect();
+        let cols: Vec<String> = COLUMNS.iter().map(|c| format!("s.{c}")).collect();
         let sql = format!(
-            "SELECT h.addr, {} FROM {} s JOIN hosts h ON h.id = s.host_id
-             WHERE s.ts >= ?1 AND s.ts < ?2 AND (?3 IS NULL OR s.sensor_id = ?3)
-             GROUP BY s.host_id",
-            sums.join(", "),
+            "SELECT s.host_id, {} FROM {} s
+             WHERE s.ts >= ?1 AND s.ts < ?2 AND (?3 IS NULL OR s.sensor_id = ?3)",
+            cols.join(", "),
             usage_table(level)
         );
+        let mut sums: HashMap<i64, Usage> = HashMap::new();
         let mut stmt = self.conn.prepare_cached(&sql).map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map(params![q.from, q.to, sensor], |r| {
-                Ok((r.get::<_, String>(0)?, usage_from(r, 1)?))
-            })
+        let mut rows = stmt
+            .query(params![q.from, q.to, sensor])
             .map_err(|e| self.err(e))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (addr, usage) = row.map_err(|e| self.err(e))?;
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let id: i64 = r.get(0).map_err(|e| self.err(e))?;
+            let usage = usage_from(r, 1).map_err(|e| self.err(e))?;
+            sums.entry(id).or_default().merge(&usage);
+        }
+        if sums.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, addr FROM hosts")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        let mut out = Vec::with_capacity(sums.len());
+        while let Some(r) = rows.next().map_err(|e| self.err(e))? {
+            let id: i64 = r.get(0).map_err(|e| self.err(e))?;
+            let Some(usage) = sums.remove(&id) else {
+                continue;
+            };
+            let addr: String = r.get(1).map_err(|e| self.err(e))?;
             let host = addr.parse().map_err(|_| StoreError::BadHost {
                 path: self.path.display().to_string(),
                 addr,

@@ -353,6 +353,14 @@ impl LiveSource {
             tap.clock(wall_clock());
         }
         while !stop.is_stopped() {
+            // TPACKET_V3 never retires an empty block: a thread whose share of the fanout gets
+            // no frames would sleep in libpcap's wait and hand its guard interval over late
+            if let Some(tap) = tap.as_mut() {
+                if !ready(self.cap.as_raw_fd(), self.timeout) {
+                    tap.clock(wall_clock());
+                    continue;
+                }
+            }
             let joined_us = self.joined_us;
             match read(
                 &mut self.cap,
@@ -479,6 +487,19 @@ fn read(
             r
         }
     }
+}
+
+/// Waits up to `timeout` for the ring to hand a block over: false when it stayed empty (a
+/// failed wait says true, and the blocking read decides).
+fn ready(fd: std::os::fd::RawFd, timeout: Duration) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
+    // SAFETY: `p` is one valid pollfd for the duration of the call.
+    unsafe { libc::poll(&mut p, 1, ms) != 0 }
 }
 
 /// Publishes one capture thread's kernel counters into its interface's statistics.

@@ -1,7 +1,7 @@
 //! The guard's part of the packet path, one [`Observer`] per capture thread: the distinct source
-//! MACs of the interval (an open-addressing table with a bounded probe), ARP requests, replies
-//! and claims (off the IP path), IP → MAC bindings from one IP packet in `learn_sample`, and
-//! every packet sent from a bound customer's address by another MAC. No lock, no allocation per
+//! MACs of the interval (an open-addressing table with a bounded probe, behind a direct-mapped
+//! cache of the MACs it holds), ARP requests, replies and claims (off the IP path), IP → MAC
+//! bindings from one IP packet in `learn_sample`, and every packet sent from a bound customer's address by another MAC. No lock, no allocation per
 //! packet, no panic; at each interval boundary the owner thread hands a [`Part`] over.
 #![deny(
     clippy::indexing_slicing,
@@ -35,6 +35,12 @@ const ANSWER_S: i64 = 5;
 /// Example MACs kept per spoofed customer.
 pub const EXAMPLES: usize = 4;
 
+/// Entries of the direct-mapped cache of MACs already in the table (8 KiB: it stays in the
+/// first-level cache while frames stream through).
+const SEEN_SLOTS: usize = 1024;
+/// A cache entry no MAC (48 bits) can equal.
+const NO_MAC: u64 = u64::MAX;
+
 /// Slots the MAC table starts each interval with (4 KiB of fingerprints: a normal segment's
 /// MACs stay in the first-level cache); it doubles, within its preallocated room, as MACs
 /// arrive.
@@ -57,10 +63,10 @@ struct MacTable {
     /// 64 − log2(slots): the hash's top bits pick the slot, its low bits make the print.
     shift: u32,
     seed: u64,
-    /// The last two MACs seen: runs of frames from one sender, and the two ends of a
-    /// conversation, skip the table.
-    last: u64,
-    prev: u64,
+    /// MACs the table already holds (or found no room for), direct-mapped by their low bits:
+    /// a hit skips the table, a miss looks it up. Emptied with the table, so a MAC is counted
+    /// once per interval whatever it shares a cache entry with.
+    seen: Box<[u64; SEEN_SLOTS]>,
     /// Sightings of MACs that found no room (the table is full or its probe too long).
     past_cap: u64,
 }
@@ -78,8 +84,7 @@ impl MacTable {
             slots: FIRST_SLOTS,
             shift: 0,
             seed,
-            last: u64::MAX,
-            prev: u64::MAX,
+            seen: Box::new([NO_MAC; SEEN_SLOTS]),
             past_cap: 0,
         };
         t.resize(FIRST_SLOTS);
@@ -110,13 +115,28 @@ impl MacTable {
         None
     }
 
+    /// The cache entry of `mac`: its low bits (the NIC-specific end, which varies most) folded
+    /// with the next ones.
+    #[inline]
+    fn seen_slot(mac: Mac) -> usize {
+        (mac.0 ^ mac.0 >> 10) as usize % SEEN_SLOTS
+    }
+
     #[inline]
     fn see(&mut self, mac: Mac, frame: &[u8], port: u16) {
-        if mac.0 == self.last || mac.0 == self.prev {
+        let Some(seen) = self.seen.get_mut(Self::seen_slot(mac)) else {
+            return;
+        };
+        if *seen == mac.0 {
             return;
         }
-        self.prev = self.last;
-        self.last = mac.0;
+        *seen = mac.0;
+        self.look_up(mac, frame, port);
+    }
+
+    /// A MAC not in the cache: finds it in the table or adds it.
+    #[cold]
+    fn look_up(&mut self, mac: Mac, frame: &[u8], port: u16) {
         match self.find(mac) {
             Some((_, true, _)) => {}
             Some((i, false, print)) if self.used.len() < self.max => {
@@ -186,8 +206,7 @@ impl MacTable {
         }
         self.used.clear();
         self.resize(FIRST_SLOTS.min(self.prints.len()));
-        self.last = u64::MAX;
-        self.prev = u64::MAX;
+        self.seen.fill(NO_MAC);
         (out, std::mem::take(&mut self.past_cap))
     }
 }
@@ -694,6 +713,40 @@ mod tests {
         assert!(t.prints.iter().all(|&p| p == 0));
         t.see(Mac(1), &frame, 0);
         assert_eq!(t.take().0.len(), 1);
+    }
+
+    #[test]
+    fn the_cache_never_hides_a_distinct_mac_and_is_emptied_with_the_interval() {
+        let mut t = MacTable::new(64, 3);
+        let frame = udp(0, [203, 0, 113, 1], 10, None);
+        // three MACs of one cache entry, taking it from each other in turn
+        let colliding = [0x0200_0000_0001, 0x0200_0010_0001, 0x0200_0020_0001].map(Mac);
+        assert!(colliding
+            .iter()
+            .all(|&m| MacTable::seen_slot(m) == MacTable::seen_slot(colliding[0])));
+        for round in 0..3 {
+            for (port, &mac) in colliding.iter().enumerate() {
+                t.see(mac, &frame, port as u16 + round);
+            }
+        }
+        let (mut macs, past) = t.take();
+        macs.sort();
+        let first_ports: Vec<(Mac, u16, u16)> = colliding
+            .iter()
+            .enumerate()
+            .map(|(port, &mac)| (mac, 0, port as u16))
+            .collect();
+        assert_eq!((macs, past), (first_ports, 0));
+        // the next interval counts a MAC the cache held at the end of the last one
+        t.see(colliding[2], &frame, 9);
+        assert_eq!(t.take().0, vec![(colliding[2], 0, 9)]);
+        // past the cap: a MAC the table has no room for is cached too, and counted once
+        let mut small = MacTable::new(1, 3);
+        for &mac in &colliding[..2] {
+            small.see(mac, &frame, 0);
+            small.see(mac, &frame, 0);
+        }
+        assert_eq!(small.take(), (vec![(colliding[0], 0, 0)], 1));
     }
 
     #[test]

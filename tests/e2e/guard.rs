@@ -510,7 +510,7 @@ fn live_gratuitous_arps_on_a_bridge_claiming_a_neighbours_address_are_arp_spoofi
         .replace(
             "[accounting]",
             &format!(
-                "[capture]\ninterfaces = [\"br0\"]\nthreads = 1\n[web]\nlisten = \"{LISTEN}\"\n[accounting]"
+                "[capture]\ninterfaces = [\"br0\"]\nthreads = 2\n[web]\nlisten = \"{LISTEN}\"\n[accounting]"
             ),
         );
     std::fs::write(&cfg, text).unwrap();

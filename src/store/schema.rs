@@ -2,8 +2,9 @@
 //! of each rollup level and the SQLite migrations. The column list is generated from the
 //! classes, never written twice.
 
+use super::Sample;
 use crate::classify::Class;
-use crate::rollup::Level;
+use crate::rollup::{Level, Retention, Watermarks};
 use crate::usage::{cell, Dir, CELLS};
 use std::sync::LazyLock;
 
@@ -39,6 +40,55 @@ pub fn stats_table(level: Level) -> &'static str {
         Level::Hourly => "capture_stats_hourly",
         Level::Daily => "capture_stats_daily",
     }
+}
+
+/// Prunes every level by `retention`, finest first, for both stores: the oldest rows before a
+/// level's cutoff (never what the next coarser level does not hold yet, by `marks`) go in
+/// batches of at most `batch` until `max_rows` went or nothing is left. `delete(table, keys,
+/// cutoff, limit)` deletes up to `limit` rows of `table` (key columns `keys`) before `cutoff`
+/// and says how many; `cleared(level, cutoff)` records a level clear up to its cutoff. Returns
+/// the rows deleted.
+pub fn prune_levels<E>(
+    retention: &Retention,
+    marks: Watermarks,
+    now: i64,
+    max_rows: usize,
+    batch: usize,
+    mut delete: impl FnMut(&str, &str, i64, usize) -> Result<usize, E>,
+    mut cleared: impl FnMut(Level, i64) -> Result<(), E>,
+) -> Result<usize, E> {
+    let mut deleted = 0;
+    for level in Level::ALL {
+        let Some(cutoff) = retention.cutoff(level, now) else {
+            continue;
+        };
+        let held = match level {
+            Level::Samples => marks.hourly,
+            Level::Hourly => marks.daily,
+            Level::Daily => Some(i64::MAX),
+        };
+        let Some(cutoff) = held.map(|h| cutoff.min(h)) else {
+            continue;
+        };
+        for (table, keys) in [
+            (usage_table(level), "ts, sensor_id, host_id"),
+            (stats_table(level), "ts, sensor_id"),
+        ] {
+            loop {
+                let budget = max_rows.saturating_sub(deleted).min(batch);
+                if budget == 0 {
+                    return Ok(deleted);
+                }
+                let n = delete(table, keys, cutoff, budget)?;
+                deleted += n;
+                if n < budget {
+                    break;
+                }
+            }
+        }
+        cleared(level, cutoff)?;
+    }
+    Ok(deleted)
 }
 
 /// The SQLite schema, one entry per version (index 0 is version 1). Never edit a released
@@ -181,6 +231,30 @@ fn version_2(usage_cols: &[String]) -> String {
         ));
     }
     sql
+}
+
+/// A counter as both stores keep it (signed 64-bit; saturates rather than wraps).
+pub fn db_int(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// A sample's capture statistics as stored, in [`STATS_COLUMNS`] order.
+pub fn stats_row(sample: &Sample) -> [i64; 10] {
+    let s = &sample.stats;
+    let k = &sample.kernel;
+    [
+        s.packets,
+        s.accounted,
+        s.bytes,
+        s.foreign,
+        s.non_ip,
+        s.malformed,
+        s.length_mismatch,
+        k.received,
+        k.dropped,
+        k.if_dropped,
+    ]
+    .map(db_int)
 }
 
 /// Names of the `capture_stats` counters, in [`crate::store::RangeStats`] order.

@@ -1,7 +1,7 @@
 //! Time series over a set of hosts: the query (which hosts, range, step) and its answer, summed
 //! per time bucket. Stores fill it; graphs and the API read it. No drawing, no I/O here.
 
-use super::Query;
+use super::{Query, StoreError};
 use crate::usage::Usage;
 use ipnet::IpNet;
 
@@ -40,6 +40,28 @@ impl SeriesQuery {
         let span = (self.range.to - self.range.from).max(1);
         self.step.max(1).max((span + MAX_POINTS - 1) / MAX_POINTS)
     }
+
+    /// The answer with no point yet, in buckets of [`SeriesQuery::bounded_step`].
+    pub fn empty_series(&self) -> Series {
+        Series {
+            from: self.range.from,
+            to: self.range.to,
+            step: self.bounded_step(),
+            points: Vec::new(),
+            interval_s: 0,
+        }
+    }
+}
+
+/// The stored hosts a selection found, refused past [`MAX_SELECTED_HOSTS`].
+pub fn capped_selection(ids: Vec<i64>) -> Result<Vec<i64>, StoreError> {
+    if ids.len() > MAX_SELECTED_HOSTS {
+        return Err(StoreError::SelectionTooLarge {
+            hosts: ids.len(),
+            max: MAX_SELECTED_HOSTS,
+        });
+    }
+    Ok(ids)
 }
 
 impl Series {

@@ -12,7 +12,9 @@ mod series;
 
 pub use outbox::Queued;
 
-use super::schema::{sqlite_migrations, stats_table, usage_table, COLUMNS, STATS_COLUMNS};
+use super::schema::{
+    db_int, sqlite_migrations, stats_row, stats_table, usage_table, COLUMNS, STATS_COLUMNS,
+};
 use super::{Query, RangeStats, Sample, Series, SeriesQuery, Store, StoreError};
 use crate::rollup::{Level, Retention, Watermarks};
 use crate::usage::{Host, Usage, CELLS};
@@ -33,11 +35,6 @@ pub struct SqliteStore {
 
 /// How long a writer or reader waits for a lock before reporting the store busy.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// A counter as SQLite stores it (signed 64-bit; saturates rather than wraps).
-fn db_int(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
 
 impl SqliteStore {
     /// Opens (creating if needed) the store at `path` and brings its schema up to date.
@@ -361,23 +358,10 @@ fn write_sample(
         values.push(interval);
         write_levels(&mut usage_stmts, &mut values, sample.start)?;
     }
-    let s = &sample.stats;
-    let k = &sample.kernel;
-    let stats = [
-        s.packets,
-        s.accounted,
-        s.bytes,
-        s.foreign,
-        s.non_ip,
-        s.malformed,
-        s.length_mismatch,
-        k.received,
-        k.dropped,
-        k.if_dropped,
-    ];
+    let stats = stats_row(sample);
     values.clear();
     values.extend([sample.start, sensor_id]);
-    values.extend(stats.iter().map(|&v| db_int(v)));
+    values.extend(stats);
     values.push(interval);
     write_levels(&mut stats_stmts, &mut values, sample.start)?;
     tx.execute(

@@ -9,7 +9,7 @@ use crate::counters::PacketStats;
 use crate::rollup::{Level, Retention, Watermarks};
 use crate::store::quota::Bucket;
 use crate::store::schema::{stats_table, usage_table, COLUMNS, STATS_COLUMNS};
-use crate::store::series::{Series, SeriesQuery, MAX_SELECTED_HOSTS};
+use crate::store::series::{capped_selection, Series, SeriesQuery};
 use crate::store::{Query, RangeStats, StoreError};
 use crate::usage::{cell, Dir, Host, Usage};
 use postgres::{Row, Transaction};
@@ -286,24 +286,12 @@ impl PgStore {
                 ids.push(r.get(0));
             }
         }
-        if ids.len() > MAX_SELECTED_HOSTS {
-            return Err(StoreError::SelectionTooLarge {
-                hosts: ids.len(),
-                max: MAX_SELECTED_HOSTS,
-            });
-        }
-        Ok(ids)
+        capped_selection(ids)
     }
 
     pub(super) fn series_of(&self, q: &SeriesQuery) -> Result<Series, StoreError> {
-        let step = q.bounded_step();
-        let mut series = Series {
-            from: q.range.from,
-            to: q.range.to,
-            step,
-            points: Vec::new(),
-            interval_s: 0,
-        };
+        let mut series = q.empty_series();
+        let step = series.step;
         let sensor = self.sensor_filter(&q.range)?;
         let ids = self.selected_host_ids(&q.nets)?;
         if ids.is_empty() || q.range.to <= q.range.from {
@@ -401,52 +389,36 @@ impl PgStore {
     ) -> Result<usize, StoreError> {
         const BATCH: usize = 5_000;
         let marks = self.read_marks()?;
-        let mut deleted = 0;
-        let mut client = self.client.borrow_mut();
-        for level in Level::ALL {
-            let Some(cutoff) = retention.cutoff(level, now) else {
-                continue;
-            };
-            let held = match level {
-                Level::Samples => marks.hourly,
-                Level::Hourly => marks.daily,
-                Level::Daily => Some(i64::MAX),
-            };
-            let Some(cutoff) = held.map(|h| cutoff.min(h)) else {
-                continue;
-            };
-            for (table, keys) in [
-                (usage_table(level), "ts, sensor_id, host_id"),
-                (stats_table(level), "ts, sensor_id"),
-            ] {
+        crate::store::schema::prune_levels(
+            retention,
+            marks,
+            now,
+            max_rows,
+            BATCH,
+            |table, keys, cutoff, limit| {
                 let sql = format!(
                     "DELETE FROM {table} WHERE ({keys}) IN
                      (SELECT {keys} FROM {table} WHERE ts < $1 ORDER BY ts LIMIT $2)"
                 );
-                loop {
-                    let budget = max_rows.saturating_sub(deleted).min(BATCH);
-                    if budget == 0 {
-                        return Ok(deleted);
-                    }
-                    let n = client
-                        .execute(&sql, &[&cutoff, &(budget as i64)])
-                        .map_err(|e| self.err(&e))? as usize;
-                    deleted += n;
-                    if n < budget {
-                        break;
-                    }
-                }
-            }
-            client
-                .execute(
-                    "INSERT INTO pruned (level, before) VALUES ($1, $2)
-                     ON CONFLICT (level) DO UPDATE SET before = excluded.before
-                     WHERE excluded.before > pruned.before",
-                    &[&level.name(), &cutoff],
-                )
-                .map_err(|e| self.err(&e))?;
-        }
-        Ok(deleted)
+                self.client
+                    .borrow_mut()
+                    .execute(&sql, &[&cutoff, &(limit as i64)])
+                    .map(|n| n as usize)
+                    .map_err(|e| self.err(&e))
+            },
+            |level, cutoff| {
+                self.client
+                    .borrow_mut()
+                    .execute(
+                        "INSERT INTO pruned (level, before) VALUES ($1, $2)
+                         ON CONFLICT (level) DO UPDATE SET before = excluded.before
+                         WHERE excluded.before > pruned.before",
+                        &[&level.name(), &cutoff],
+                    )
+                    .map(drop)
+                    .map_err(|e| self.err(&e))
+            },
+        )
     }
 
     pub(super) fn read_kept_since(&self, level: Level) -> Result<Option<i64>, StoreError> {

@@ -32,11 +32,6 @@ pub struct PgStore {
     sensor_ids: HashMap<String, i32>,
 }
 
-/// A counter as PostgreSQL stores it (`BIGINT`; saturates rather than wraps).
-fn db_int(v: u64) -> i64 {
-    i64::try_from(v).unwrap_or(i64::MAX)
-}
-
 /// A stored counter back (never negative).
 fn count(v: i64) -> u64 {
     v.max(0) as u64

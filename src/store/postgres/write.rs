@@ -4,9 +4,9 @@
 //! temporary table and are added to the samples (and to every rollup level whose watermark is
 //! past them) by one upsert each.
 
-use super::{db_int, PgStore};
+use super::PgStore;
 use crate::rollup::{Level, Watermarks};
-use crate::store::schema::{stats_table, usage_table, COLUMNS, STATS_COLUMNS};
+use crate::store::schema::{db_int, stats_row, stats_table, usage_table, COLUMNS, STATS_COLUMNS};
 use crate::store::{Sample, StoreError};
 use crate::usage::{Host, CELLS};
 use postgres::types::ToSql;
@@ -380,21 +380,7 @@ fn write_sample(
             }
         }
     }
-    let s = &sample.stats;
-    let k = &sample.kernel;
-    let stats = [
-        s.packets,
-        s.accounted,
-        s.bytes,
-        s.foreign,
-        s.non_ip,
-        s.malformed,
-        s.length_mismatch,
-        k.received,
-        k.dropped,
-        k.if_dropped,
-    ]
-    .map(db_int);
+    let stats = stats_row(sample);
     for &level in &levels {
         let ts = level.floor(sample.start);
         let mut values: Vec<&(dyn ToSql + Sync)> = vec![&ts, &sensor_id];

@@ -283,55 +283,35 @@ impl SqliteStore {
     ) -> Result<usize, StoreError> {
         /// Rows per transaction: a few milliseconds of work, so a flush never waits long.
         const BATCH: usize = 2_000;
-        let mut deleted = 0;
         let marks = read_marks(&self.conn).map_err(|e| self.err(e))?;
-        for level in Level::ALL {
-            let Some(cutoff) = retention.cutoff(level, now) else {
-                continue;
-            };
-            // never what the next coarser level does not hold yet
-            let held = match level {
-                Level::Samples => marks.hourly,
-                Level::Hourly => marks.daily,
-                Level::Daily => Some(i64::MAX),
-            };
-            let Some(cutoff) = held.map(|h| cutoff.min(h)) else {
-                continue;
-            };
-            for (table, keys) in [
-                (usage_table(level), "ts, sensor_id, host_id"),
-                (stats_table(level), "ts, sensor_id"),
-            ] {
+        crate::store::schema::prune_levels(
+            retention,
+            marks,
+            now,
+            max_rows,
+            BATCH,
+            |table, keys, cutoff, limit| {
                 let sql = format!(
                     "DELETE FROM {table} WHERE ({keys}) IN
                      (SELECT {keys} FROM {table} WHERE ts < ?1 ORDER BY ts LIMIT ?2)"
                 );
-                loop {
-                    let budget = max_rows.saturating_sub(deleted).min(BATCH);
-                    if budget == 0 {
-                        return Ok(deleted);
-                    }
-                    let n = self
-                        .conn
-                        .execute(&sql, params![cutoff, budget as i64])
-                        .map_err(|e| self.err(e))?;
-                    deleted += n;
-                    if n < budget {
-                        break;
-                    }
-                }
-            }
-            // both tables are clear up to the cutoff
-            self.conn
-                .execute(
-                    "INSERT INTO pruned (level, before) VALUES (?1, ?2)
-                     ON CONFLICT (level) DO UPDATE SET before = excluded.before
-                     WHERE excluded.before > pruned.before",
-                    params![level.name(), cutoff],
-                )
-                .map_err(|e| self.err(e))?;
-        }
-        Ok(deleted)
+                self.conn
+                    .execute(&sql, params![cutoff, limit as i64])
+                    .map_err(|e| self.err(e))
+            },
+            |level, cutoff| {
+                // both tables are clear up to the cutoff
+                self.conn
+                    .execute(
+                        "INSERT INTO pruned (level, before) VALUES (?1, ?2)
+                         ON CONFLICT (level) DO UPDATE SET before = excluded.before
+                         WHERE excluded.before > pruned.before",
+                        params![level.name(), cutoff],
+                    )
+                    .map(drop)
+                    .map_err(|e| self.err(e))
+            },
+        )
     }
 
     pub(super) fn read_kept_since(&self, level: Level) -> Result<Option<i64>, StoreError> {

@@ -5,7 +5,7 @@ use super::hosts::{id_list, Lookup};
 use super::SqliteStore;
 use crate::rollup::{self, Level};
 use crate::store::schema::{stats_table, usage_table, COLUMNS};
-use crate::store::series::{Series, SeriesQuery, MAX_SELECTED_HOSTS};
+use crate::store::series::{capped_selection, Series, SeriesQuery};
 use crate::store::{Store, StoreError};
 use crate::usage::{Host, Usage};
 use ipnet::IpNet;
@@ -50,27 +50,15 @@ impl SqliteStore {
             }
             ids
         };
-        if ids.len() > MAX_SELECTED_HOSTS {
-            return Err(StoreError::SelectionTooLarge {
-                hosts: ids.len(),
-                max: MAX_SELECTED_HOSTS,
-            });
-        }
-        Ok(ids)
+        capped_selection(ids)
     }
 
     /// The selected hosts' usage per step, read from the coarsest levels whose rows fit in the
     /// steps ([`Level::coarsest_within`], [`rollup::plan_up_to`]) by key lookups, in one read
     /// transaction.
     pub(super) fn series_of(&self, q: &SeriesQuery) -> Result<Series, StoreError> {
-        let step = q.bounded_step();
-        let mut series = Series {
-            from: q.range.from,
-            to: q.range.to,
-            step,
-            points: Vec::new(),
-            interval_s: 0,
-        };
+        let mut series = q.empty_series();
+        let step = series.step;
         let sensor = self.sensor_filter(&q.range)?;
         let ids = self.selected_host_ids(&q.nets)?;
         if ids.is_empty() || q.range.to <= q.range.from {
@@ -260,7 +248,7 @@ mod tests {
     fn a_selection_of_too_many_hosts_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let mut s = SqliteStore::open(&dir.path().join("bw.db")).unwrap();
-        let hosts: Vec<String> = (0..super::MAX_SELECTED_HOSTS + 1)
+        let hosts: Vec<String> = (0..crate::store::series::MAX_SELECTED_HOSTS + 1)
             .map(|i| format!("2001:db8:1::{i:x}"))
             .collect();
         let refs: Vec<(&str, u64)> = hosts.iter().map(|h| (h.as_str(), 1)).collect();

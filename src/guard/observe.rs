@@ -1,8 +1,9 @@
 //! The guard's part of the packet path, one [`Observer`] per capture thread: the distinct source
 //! MACs of the interval (an open-addressing table with a bounded probe, behind a direct-mapped
 //! cache of the MACs it holds), ARP requests, replies and claims (off the IP path), IP → MAC
-//! bindings from one IP packet in `learn_sample`, and every packet sent from a bound customer's address by another MAC. No lock, no allocation per
-//! packet, no panic; at each interval boundary the owner thread hands a [`Part`] over.
+//! bindings from one IP packet in `learn_sample`, and every packet sent from a bound customer's
+//! address by another MAC. No lock, no allocation per packet, no panic; at each interval
+//! boundary the owner thread hands a [`Part`] over.
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,

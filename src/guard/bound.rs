@@ -1,6 +1,8 @@
-//! The customers bound to MACs (`macs = [...]`), indexed for the packet path: a 65,536-bit
-//! filter on the low 16 bits of IPv4 sources rejects most packets with one load before the
-//! customer lookup (`crate::customer::Customers`, shared with reports and quotas).
+//! The customers bound to MACs (`macs = [...]`), indexed for the packet path: [`Sources`],
+//! which the observers keep, passes the packets from unbound addresses and from their
+//! customer's first MAC without a lookup; the rest go through a 65,536-bit filter on the low 16
+//! bits of IPv4 sources, then the customer lookup (`crate::customer::Customers`, shared with
+//! reports and quotas).
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -8,14 +10,56 @@
     clippy::panic
 )]
 
+use super::macs::Wire;
 use crate::config::Customer;
 use crate::customer::Customers;
 use crate::parse::l2::Mac;
 use crate::usage::Host;
 use ipnet::IpNet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::sync::Arc;
 
 const FILTER_WORDS: usize = 65_536 / 64;
+
+/// Bound IPv4 addresses at most in the span that [`Sources`] indexes directly (512 KiB).
+const DIRECT_MAX: u64 = 65_536;
+/// A [`Sources`] entry of an address nobody binds (no 48-bit [`Wire`] equals it).
+const NOBODY: u64 = u64::MAX;
+
+/// The packet path's test of a source address and MAC, kept by each observer: true when
+/// [`Bound::customer_of`] and [`Bound::allows`] must decide (the packet may be spoofed).
+/// When the bound IPv4 addresses lie within [`DIRECT_MAX`] of each other, a table indexed by
+/// the address gives the first MAC of its customer: a packet from an unbound address or from
+/// its customer's first MAC costs one load and two compares, with no branch that depends on
+/// the address. Wider, every address between the lowest and the highest bound one is looked
+/// up. IPv6 sources are looked up when a customer binds an IPv6 network. Nobody bound: no
+/// packet is looked up.
+#[derive(Clone, Debug)]
+pub struct Sources {
+    v4_lo: u32,
+    /// Wide spans: addresses from `v4_lo` on that are looked up.
+    v4_len: u64,
+    /// Narrow spans: per address from `v4_lo`, its customer's first MAC or [`NOBODY`], and a
+    /// last [`NOBODY`] that every address past the span reads. Empty when wide.
+    direct: Arc<[u64]>,
+    v6: bool,
+}
+
+impl Sources {
+    #[inline]
+    pub fn suspect(&self, v6: bool, addr: u128, mac: Wire) -> bool {
+        if v6 {
+            return self.v6;
+        }
+        let i = u64::from((addr as u32).wrapping_sub(self.v4_lo));
+        if self.direct.is_empty() {
+            return i < self.v4_len;
+        }
+        let last = self.direct.len() - 1;
+        let first_mac = self.direct.get((i as usize).min(last)).copied();
+        first_mac.is_some_and(|m| m != mac.bits() && m != NOBODY)
+    }
+}
 
 /// Bound customers and their MACs.
 #[derive(Debug)]
@@ -24,6 +68,7 @@ pub struct Bound {
     /// Inline, not boxed: one pointer from the observer to the bits.
     v4_filter: [u64; FILTER_WORDS],
     any_v6: bool,
+    sources: Sources,
 }
 
 impl Bound {
@@ -36,8 +81,13 @@ impl Bound {
             .collect();
         let mut v4_filter = [0u64; FILTER_WORDS];
         let mut any_v6 = false;
+        let mut v4_span: Option<(u32, u32)> = None;
         for c in &bound {
             for net in &c.networks {
+                if let IpNet::V4(n) = net {
+                    let (lo, hi) = (u32::from(n.network()), u32::from(n.broadcast()));
+                    v4_span = Some(v4_span.map_or((lo, hi), |(l, h)| (l.min(lo), h.max(hi))));
+                }
                 match net {
                     IpNet::V4(n) if n.prefix_len() <= 16 => v4_filter.fill(u64::MAX),
                     IpNet::V4(n) => {
@@ -52,11 +102,31 @@ impl Bound {
                 }
             }
         }
-        Self {
+        let (v4_lo, v4_len) = v4_span.map_or((0, 0), |(lo, hi)| (lo, u64::from(hi - lo) + 1));
+        let mut b = Self {
             customers: Customers::new(bound),
             v4_filter,
             any_v6,
+            sources: Sources {
+                v4_lo,
+                v4_len,
+                direct: Arc::new([]),
+                v6: any_v6,
+            },
+        };
+        if v4_len <= DIRECT_MAX {
+            let direct: Vec<u64> = (0..v4_len as u32)
+                .map(|i| {
+                    let addr = u128::from(v4_lo.wrapping_add(i));
+                    b.customer_of(false, addr)
+                        .and_then(|c| b.macs(c).first())
+                        .map_or(NOBODY, |&m| Wire::of(m).bits())
+                })
+                .chain([NOBODY])
+                .collect();
+            b.sources.direct = direct.into();
         }
+        b
     }
 
     /// How many customers are bound.
@@ -66,6 +136,11 @@ impl Bound {
 
     pub fn is_empty(&self) -> bool {
         self.customers.is_empty()
+    }
+
+    /// The observers' test of a source address and MAC.
+    pub fn sources(&self) -> Sources {
+        self.sources.clone()
     }
 
     pub fn name(&self, i: usize) -> Option<&str> {
@@ -153,5 +228,39 @@ mod tests {
         let none = Bound::new(&[]);
         assert_eq!(none.customer_of(false, v4("198.51.100.10")), None);
         assert_eq!(none.customer_of(true, v6("2001:db8:100:1::5")), None);
+        // the source check: direct (every bound address within 65,536 of each other)
+        let w = |m: u64| Wire::of(Mac(m));
+        let ok = |s: &Sources, a: &str, m: u64| !s.suspect(false, v4(a), w(m));
+        let narrow = Bound::new(&[
+            customer("goneril", &["198.51.100.10/32"], &[0xa, 0xb]),
+            customer("regan", &["198.51.100.16/28"], &[]),
+            customer("cordelia", &["198.51.101.0/24"], &[0xc]),
+        ]);
+        let s = narrow.sources();
+        assert_eq!(s.direct.len(), 256 + 246 + 1);
+        assert!(ok(&s, "198.51.100.10", 0xa) && ok(&s, "198.51.101.77", 0xc));
+        assert!(!ok(&s, "198.51.100.10", 0xc) && !ok(&s, "198.51.101.0", 0xa));
+        assert!(
+            !ok(&s, "198.51.100.10", 0xb),
+            "a second MAC: the lookup allows it"
+        );
+        assert!(ok(&s, "198.51.100.17", 0xa), "regan is not bound");
+        for outside in ["198.51.100.9", "198.51.102.0", "0.0.0.0", "255.255.255.255"] {
+            assert!(ok(&s, outside, 0xe), "{outside}");
+        }
+        assert!(!s.suspect(true, v6("2001:db8:100:1::5"), w(0xe)));
+        // wide: every address between the lowest and the highest bound one is looked up
+        let s = b.sources();
+        assert!(s.direct.is_empty());
+        assert!(!ok(&s, "198.51.100.10", 0xa) && !ok(&s, "200.1.2.3", 0xa));
+        assert!(!ok(&s, "203.0.113.255", 0xc));
+        assert!(ok(&s, "198.51.100.9", 0xa) && ok(&s, "203.0.114.0", 0xc));
+        assert!(s.suspect(true, v6("2001:db8:ffff::1"), w(0xa)));
+        // nobody bound: nothing
+        let s = none.sources();
+        assert!(ok(&s, "0.0.0.0", 0xa) && ok(&s, "255.255.255.255", 0xa));
+        assert!(!s.suspect(true, v6("2001:db8:100:1::5"), w(0xa)));
+        let all = Bound::new(&[customer("all", &["0.0.0.0/0"], &[0xa])]).sources();
+        assert!(!ok(&all, "0.0.0.0", 0xa) && !ok(&all, "255.255.255.255", 0xa));
     }
 }

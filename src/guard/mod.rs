@@ -7,6 +7,7 @@
 
 mod bound;
 pub mod detect;
+mod macs;
 pub mod observe;
 pub mod render;
 pub mod service;

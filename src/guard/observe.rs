@@ -1,8 +1,9 @@
 //! The guard's part of the packet path, one [`Observer`] per capture thread: the distinct source
-//! MACs of the interval (an open-addressing table with a bounded probe, behind a direct-mapped
-//! cache of the MACs it holds), ARP requests, replies and claims (off the IP path), IP → MAC
-//! bindings from one IP packet in `learn_sample`, and every packet sent from a bound customer's
-//! address by another MAC. No lock, no allocation per packet, no panic; at each interval
+//! MACs of the interval (`super::macs`), ARP requests, replies and claims (off the IP path),
+//! IP → MAC bindings from one Ethernet frame in `learn_sample` when it carries IPv4, and every
+//! packet sent from a bound customer's address by another MAC ([`Sources`] passes the
+//! packets of unbound addresses and of their customer's first MAC without a lookup). A frame from a known MAC and an unbound source costs a
+//! few loads and compares. No lock, no allocation per packet, no panic; at each interval
 //! boundary the owner thread hands a [`Part`] over.
 #![deny(
     clippy::indexing_slicing,
@@ -11,6 +12,8 @@
     clippy::panic
 )]
 
+use super::bound::Sources;
+use super::macs::{MacTable, Wire};
 use super::Bound;
 use crate::account::CountMode;
 use crate::classify::LocalNets;
@@ -22,9 +25,6 @@ use std::sync::Arc;
 /// Hash maps with a fast, randomly keyed hasher (ARP and learnt bindings).
 type HashMap<K, V> = std::collections::HashMap<K, V, ahash::RandomState>;
 
-/// Slots probed for a MAC before it is counted as past the table (bounds the work per frame
-/// whatever the addresses an attacker picks).
-const MAX_PROBES: usize = 32;
 /// ARP claims (address, MAC) kept per interval and thread.
 const MAX_CLAIMS: usize = 4096;
 /// IP → MAC pairs learnt from IP packets per interval and thread.
@@ -35,182 +35,6 @@ const ASKED_SLOTS: usize = 1024;
 const ANSWER_S: i64 = 5;
 /// Example MACs kept per spoofed customer.
 pub const EXAMPLES: usize = 4;
-
-/// Entries of the direct-mapped cache of MACs already in the table (8 KiB: it stays in the
-/// first-level cache while frames stream through).
-const SEEN_SLOTS: usize = 1024;
-/// A cache entry no MAC (48 bits) can equal.
-const NO_MAC: u64 = u64::MAX;
-
-/// Slots the MAC table starts each interval with (4 KiB of fingerprints: a normal segment's
-/// MACs stay in the first-level cache); it doubles, within its preallocated room, as MACs
-/// arrive.
-const FIRST_SLOTS: usize = 1024;
-
-/// Distinct source MACs of one interval: where each was first seen. Open addressing over the
-/// first `slots` of preallocated arrays, kept at most half full by doubling (a rehash through a
-/// preallocated scratch list: no allocation after construction). A lookup reads one 32-bit
-/// fingerprint (never 0; two MACs of one probe sequence share one with odds of 2⁻³¹); the MACs
-/// themselves are read only when the interval is handed over.
-struct MacTable {
-    prints: Box<[u32]>,
-    macs: Box<[Mac]>,
-    /// `vlan | port << 16` of each taken slot.
-    meta: Box<[u32]>,
-    used: Vec<u32>,
-    scratch: Vec<(Mac, u32)>,
-    max: usize,
-    slots: usize,
-    /// 64 − log2(slots): the hash's top bits pick the slot, its low bits make the print.
-    shift: u32,
-    seed: u64,
-    /// MACs the table already holds (or found no room for), direct-mapped by their low bits:
-    /// a hit skips the table, a miss looks it up. Emptied with the table, so a MAC is counted
-    /// once per interval whatever it shares a cache entry with.
-    seen: Box<[u64; SEEN_SLOTS]>,
-    /// Sightings of MACs that found no room (the table is full or its probe too long).
-    past_cap: u64,
-}
-
-impl MacTable {
-    fn new(max: usize, seed: u64) -> Self {
-        let room = (max * 2).next_power_of_two().max(FIRST_SLOTS);
-        let mut t = Self {
-            prints: vec![0; room].into_boxed_slice(),
-            macs: vec![Mac(0); room].into_boxed_slice(),
-            meta: vec![0; room].into_boxed_slice(),
-            used: Vec::with_capacity(max),
-            scratch: Vec::with_capacity(max),
-            max,
-            slots: FIRST_SLOTS,
-            shift: 0,
-            seed,
-            seen: Box::new([NO_MAC; SEEN_SLOTS]),
-            past_cap: 0,
-        };
-        t.resize(FIRST_SLOTS);
-        t
-    }
-
-    fn resize(&mut self, slots: usize) {
-        self.slots = slots;
-        self.shift = 64 - slots.trailing_zeros();
-    }
-
-    /// The slot holding `mac`, or the empty slot where it goes (with its print); None past the
-    /// probe limit.
-    #[inline]
-    fn find(&self, mac: Mac) -> Option<(usize, bool, u32)> {
-        let h = (mac.0 ^ self.seed).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-        let print = h as u32 | 1;
-        let mask = self.slots - 1;
-        let mut i = (h >> self.shift) as usize & mask;
-        for _ in 0..MAX_PROBES {
-            match self.prints.get(i).copied() {
-                Some(p) if p == print => return Some((i, true, print)),
-                Some(0) => return Some((i, false, print)),
-                Some(_) => i = (i + 1) & mask,
-                None => return None,
-            }
-        }
-        None
-    }
-
-    /// The cache entry of `mac`: its low bits (the NIC-specific end, which varies most) folded
-    /// with the next ones.
-    #[inline]
-    fn seen_slot(mac: Mac) -> usize {
-        (mac.0 ^ mac.0 >> 10) as usize % SEEN_SLOTS
-    }
-
-    #[inline]
-    fn see(&mut self, mac: Mac, frame: &[u8], port: u16) {
-        let Some(seen) = self.seen.get_mut(Self::seen_slot(mac)) else {
-            return;
-        };
-        if *seen == mac.0 {
-            return;
-        }
-        *seen = mac.0;
-        self.look_up(mac, frame, port);
-    }
-
-    /// A MAC not in the cache: finds it in the table or adds it.
-    #[cold]
-    fn look_up(&mut self, mac: Mac, frame: &[u8], port: u16) {
-        match self.find(mac) {
-            Some((_, true, _)) => {}
-            Some((i, false, print)) if self.used.len() < self.max => {
-                let meta = u32::from(l2::outer_vlan(frame)) | (u32::from(port) << 16);
-                self.insert(i, print, mac, meta);
-            }
-            _ => self.past_cap += 1,
-        }
-    }
-
-    #[cold]
-    fn insert(&mut self, i: usize, print: u32, mac: Mac, meta: u32) {
-        self.put(i, print, mac, meta);
-        if self.used.len() * 2 > self.slots && self.slots * 2 <= self.prints.len() {
-            self.grow();
-        }
-    }
-
-    fn put(&mut self, i: usize, print: u32, mac: Mac, meta: u32) {
-        if let (Some(p), Some(k), Some(m)) = (
-            self.prints.get_mut(i),
-            self.macs.get_mut(i),
-            self.meta.get_mut(i),
-        ) {
-            *p = print;
-            *k = mac;
-            *m = meta;
-            self.used.push(i as u32);
-        }
-    }
-
-    /// Doubles the slots in use and puts every MAC in its new place.
-    fn grow(&mut self) {
-        self.scratch.clear();
-        for &i in &self.used {
-            let i = i as usize;
-            if let (Some(p), Some(k), Some(m)) =
-                (self.prints.get_mut(i), self.macs.get(i), self.meta.get(i))
-            {
-                self.scratch.push((*k, *m));
-                *p = 0;
-            }
-        }
-        self.used.clear();
-        self.resize(self.slots * 2);
-        let moved = std::mem::take(&mut self.scratch);
-        for &(mac, meta) in &moved {
-            match self.find(mac) {
-                Some((i, false, print)) => self.put(i, print, mac, meta),
-                _ => self.past_cap += 1,
-            }
-        }
-        self.scratch = moved;
-    }
-
-    /// The interval's MACs (mac, vlan, port), emptying the table back to its first size.
-    fn take(&mut self) -> (Vec<(Mac, u16, u16)>, u64) {
-        let mut out = Vec::with_capacity(self.used.len());
-        for &i in &self.used {
-            let i = i as usize;
-            if let (Some(p), Some(k), Some(m)) =
-                (self.prints.get_mut(i), self.macs.get(i), self.meta.get(i))
-            {
-                out.push((*k, *m as u16, (*m >> 16) as u16));
-                *p = 0;
-            }
-        }
-        self.used.clear();
-        self.resize(FIRST_SLOTS.min(self.prints.len()));
-        self.seen.fill(NO_MAC);
-        (out, std::mem::take(&mut self.past_cap))
-    }
-}
 
 /// An address claimed by a MAC in ARP during the interval.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -382,12 +206,12 @@ pub struct Part {
 /// One capture thread's layer-2 view of the current interval.
 pub struct Observer {
     bound: Arc<Bound>,
-    /// `bound` when a customer is bound: the packet path tests this field, nothing else.
-    sources: Option<Arc<Bound>>,
+    /// `bound`'s source check: the packet path tests it before anything of `bound`.
+    sources: Sources,
     nets: Arc<LocalNets>,
     mode: CountMode,
-    learn_mask: u32,
-    tick: u32,
+    /// `learn_sample` − 1: a frame whose number (`frames`) has these bits 0 may teach.
+    learn_mask: u64,
     macs: MacTable,
     frames: u64,
     arp: ArpLog,
@@ -411,12 +235,11 @@ impl Observer {
             std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), port);
         Self {
             tallies: vec![Tally::default(); bound.customers()],
-            sources: (!bound.is_empty()).then(|| Arc::clone(&bound)),
+            sources: bound.sources(),
             bound,
             nets,
             mode,
-            learn_mask: cfg.learn_sample.saturating_sub(1),
-            tick: 0,
+            learn_mask: u64::from(cfg.learn_sample.saturating_sub(1)),
             macs: MacTable::new(cfg.max_macs as usize, seed),
             frames: 0,
             arp: ArpLog::new(),
@@ -453,46 +276,39 @@ impl Observer {
     /// accounting decoded).
     #[inline]
     pub fn frame(&mut self, ts: i64, link: LinkType, frame: &[u8], wire_len: u32, d: &Decoded) {
-        let mac = match link {
-            LinkType::Ethernet => l2::ethernet_source(frame),
+        let source = match link {
+            LinkType::Ethernet => Wire::source(frame),
             _ => None,
         };
-        if let Some(mac) = mac {
+        if let Some(source) = source {
             self.frames += 1;
-            self.macs.see(mac, frame, self.port);
-        }
-        match d {
-            Decoded::Ip(f) => {
-                if let Some(mac) = mac {
-                    self.ip_packet(ts, mac, f, wire_len);
+            self.macs.see(source, frame, self.port);
+            if let Decoded::Ip(f) = d {
+                if self.sources.suspect(f.v6, f.src, source) {
+                    self.check_source(ts, source.mac(), f, wire_len);
+                }
+                if self.frames & self.learn_mask == 0 && !f.v6 {
+                    self.learn(ts, f.src as u32, source.mac());
                 }
             }
-            Decoded::NonIp => self.non_ip(ts, link, frame),
-            Decoded::Malformed => {}
+        }
+        if let Decoded::NonIp = d {
+            self.non_ip(ts, link, frame);
         }
     }
 
-    #[inline]
-    fn ip_packet(&mut self, ts: i64, mac: Mac, f: &IpFacts, wire_len: u32) {
-        let spoofed = match &self.sources {
-            Some(b) => b.customer_of(f.v6, f.src).filter(|&c| !b.allows(c, mac)),
-            None => None,
-        };
-        if let Some(c) = spoofed {
-            let bytes = match self.mode {
-                CountMode::Ip => f.bytes,
-                CountMode::Frame => u64::from(wire_len),
-            };
-            self.spoofed(c, ts, mac, f, bytes);
-        }
-        self.tick = self.tick.wrapping_add(1);
-        if self.tick & self.learn_mask == 0 && !f.v6 {
-            self.learn(ts, f.src as u32, mac);
-        }
-    }
-
+    /// A packet that may be spoofed: it is when a bound customer holds its source and `mac` is
+    /// not one of the customer's.
     #[cold]
-    fn spoofed(&mut self, c: usize, ts: i64, mac: Mac, f: &IpFacts, bytes: u64) {
+    fn check_source(&mut self, ts: i64, mac: Mac, f: &IpFacts, wire_len: u32) {
+        let b = &self.bound;
+        let Some(c) = b.customer_of(f.v6, f.src).filter(|&c| !b.allows(c, mac)) else {
+            return;
+        };
+        let bytes = match self.mode {
+            CountMode::Ip => f.bytes,
+            CountMode::Frame => u64::from(wire_len),
+        };
         let Some(t) = self.tallies.get_mut(c) else {
             return;
         };
@@ -512,6 +328,7 @@ impl Observer {
         }
     }
 
+    #[cold]
     fn learn(&mut self, ts: i64, ip: u32, mac: Mac) {
         if self.nets.lookup(false, u128::from(ip)).is_none() {
             return;
@@ -561,7 +378,7 @@ impl Observer {
         }
         if let Some(b) = bound {
             self.tallies = vec![Tally::default(); b.customers()];
-            self.sources = (!b.is_empty()).then(|| Arc::clone(&b));
+            self.sources = b.sources();
             self.bound = b;
         } else {
             self.tallies.iter_mut().for_each(|t| *t = Tally::default());
@@ -693,61 +510,6 @@ mod tests {
         );
         let r = o.rotate(T + 180, None);
         assert_eq!(r.macs, vec![(Mac(0x0200_0000_2000), 9, 1)]);
-    }
-
-    #[test]
-    fn the_table_grows_for_a_flood_without_losing_a_mac_and_starts_small_again() {
-        let mut t = MacTable::new(8192, 7);
-        let frame = udp(0, [203, 0, 113, 1], 10, Some(5));
-        for i in 0..5000u64 {
-            // every MAC twice, apart: the second sighting finds the first
-            t.see(Mac(0x0200_0000_0000 + i * 7919), &frame, 1);
-            t.see(Mac(0x0200_0000_0000 + (i / 2) * 7919), &frame, 1);
-        }
-        assert_eq!(t.slots, 16_384);
-        let (macs, past) = t.take();
-        assert_eq!(past, 0);
-        let distinct: std::collections::HashSet<Mac> = macs.iter().map(|m| m.0).collect();
-        assert_eq!(distinct.len(), 5000);
-        assert!(macs.iter().all(|&(_, vlan, port)| vlan == 5 && port == 1));
-        assert_eq!(t.slots, FIRST_SLOTS);
-        assert!(t.prints.iter().all(|&p| p == 0));
-        t.see(Mac(1), &frame, 0);
-        assert_eq!(t.take().0.len(), 1);
-    }
-
-    #[test]
-    fn the_cache_never_hides_a_distinct_mac_and_is_emptied_with_the_interval() {
-        let mut t = MacTable::new(64, 3);
-        let frame = udp(0, [203, 0, 113, 1], 10, None);
-        // three MACs of one cache entry, taking it from each other in turn
-        let colliding = [0x0200_0000_0001, 0x0200_0010_0001, 0x0200_0020_0001].map(Mac);
-        assert!(colliding
-            .iter()
-            .all(|&m| MacTable::seen_slot(m) == MacTable::seen_slot(colliding[0])));
-        for round in 0..3 {
-            for (port, &mac) in colliding.iter().enumerate() {
-                t.see(mac, &frame, port as u16 + round);
-            }
-        }
-        let (mut macs, past) = t.take();
-        macs.sort();
-        let first_ports: Vec<(Mac, u16, u16)> = colliding
-            .iter()
-            .enumerate()
-            .map(|(port, &mac)| (mac, 0, port as u16))
-            .collect();
-        assert_eq!((macs, past), (first_ports, 0));
-        // the next interval counts a MAC the cache held at the end of the last one
-        t.see(colliding[2], &frame, 9);
-        assert_eq!(t.take().0, vec![(colliding[2], 0, 9)]);
-        // past the cap: a MAC the table has no room for is cached too, and counted once
-        let mut small = MacTable::new(1, 3);
-        for &mac in &colliding[..2] {
-            small.see(mac, &frame, 0);
-            small.see(mac, &frame, 0);
-        }
-        assert_eq!(small.take(), (vec![(colliding[0], 0, 0)], 1));
     }
 
     #[test]

@@ -206,8 +206,9 @@ pub struct Part {
 /// One capture thread's layer-2 view of the current interval.
 pub struct Observer {
     bound: Arc<Bound>,
-    /// `bound`'s source check: the packet path tests it before anything of `bound`.
-    sources: Sources,
+    /// `bound`'s source check, None when nobody is bound: the packet path tests it before
+    /// anything of `bound`.
+    sources: Option<Sources>,
     nets: Arc<LocalNets>,
     mode: CountMode,
     /// `learn_sample` − 1: a frame whose number (`frames`) has these bits 0 may teach.
@@ -284,12 +285,13 @@ impl Observer {
             self.frames += 1;
             self.macs.see(source, frame, self.port);
             if let Decoded::Ip(f) = d {
-                if self.sources.suspect(f.v6, f.src, source) {
-                    self.check_source(ts, source.mac(), f, wire_len);
+                let s = self.sources.as_ref();
+                if s.is_some_and(|s| s.suspect(f.v6, f.src, source)) {
+                    self.check_source(ts, source, f, wire_len);
                 }
-                if self.frames & self.learn_mask == 0 && !f.v6 {
-                    self.learn(ts, f.src as u32, source.mac());
-                }
+            }
+            if self.frames & self.learn_mask == 0 {
+                self.learn(ts, source, d);
             }
         }
         if let Decoded::NonIp = d {
@@ -300,11 +302,17 @@ impl Observer {
     /// A packet that may be spoofed: it is when a bound customer holds its source and `mac` is
     /// not one of the customer's.
     #[cold]
-    fn check_source(&mut self, ts: i64, mac: Mac, f: &IpFacts, wire_len: u32) {
-        let b = &self.bound;
-        let Some(c) = b.customer_of(f.v6, f.src).filter(|&c| !b.allows(c, mac)) else {
+    fn check_source(&mut self, ts: i64, source: Wire, f: &IpFacts, wire_len: u32) {
+        let (b, mac) = (&self.bound, source.mac());
+        let Some(c) = b.customer_of(f.v6, f.src) else {
             return;
         };
+        if b.allows(c, mac) {
+            if let (false, Some(s)) = (f.v6, self.sources.as_mut()) {
+                s.passes(f.src as u32, source);
+            }
+            return;
+        }
         let bytes = match self.mode {
             CountMode::Ip => f.bytes,
             CountMode::Frame => u64::from(wire_len),
@@ -328,11 +336,17 @@ impl Observer {
         }
     }
 
+    /// The sampled frame: an IPv4 packet with a local source teaches its binding.
     #[cold]
-    fn learn(&mut self, ts: i64, ip: u32, mac: Mac) {
-        if self.nets.lookup(false, u128::from(ip)).is_none() {
+    fn learn(&mut self, ts: i64, source: Wire, d: &Decoded) {
+        let Decoded::Ip(f) = d else {
+            return;
+        };
+        let ip = f.src as u32;
+        if f.v6 || self.nets.lookup(false, u128::from(ip)).is_none() {
             return;
         }
+        let mac = source.mac();
         let full = self.learnt.len() >= MAX_LEARNT;
         match self.learnt.get_mut(&(ip, mac)) {
             Some(last) => *last = (*last).max(ts),

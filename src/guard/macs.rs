@@ -36,12 +36,7 @@ impl Wire {
         Mac::from_bytes([a, b, c, d, e, f])
     }
 
-    /// The bits the cache compares.
-    #[inline]
-    pub fn bits(self) -> u64 {
-        self.0
-    }
-
+    #[cfg(test)]
     pub fn of(mac: Mac) -> Wire {
         let [_, _, a, b, c, d, e, f] = mac.0.to_be_bytes();
         Wire(u64::from_le_bytes([a, b, c, d, e, f, 0, 0]))

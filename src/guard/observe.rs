@@ -12,7 +12,6 @@
     clippy::panic
 )]
 
-use super::bound::Sources;
 use super::macs::{MacTable, Wire};
 use super::Bound;
 use crate::account::CountMode;
@@ -206,9 +205,8 @@ pub struct Part {
 /// One capture thread's layer-2 view of the current interval.
 pub struct Observer {
     bound: Arc<Bound>,
-    /// `bound`'s source check, None when nobody is bound: the packet path tests it before
-    /// anything of `bound`.
-    sources: Option<Sources>,
+    /// `bound` when a customer is bound: the packet path tests this field, nothing else.
+    sources: Option<Arc<Bound>>,
     nets: Arc<LocalNets>,
     mode: CountMode,
     /// `learn_sample` − 1: a frame whose number (`frames`) has these bits 0 may teach.
@@ -236,7 +234,7 @@ impl Observer {
             std::hash::BuildHasher::hash_one(&std::collections::hash_map::RandomState::new(), port);
         Self {
             tallies: vec![Tally::default(); bound.customers()],
-            sources: bound.sources(),
+            sources: (!bound.is_empty()).then(|| Arc::clone(&bound)),
             bound,
             nets,
             mode,
@@ -284,10 +282,10 @@ impl Observer {
         if let Some(source) = source {
             self.frames += 1;
             self.macs.see(source, frame, self.port);
-            if let Decoded::Ip(f) = d {
-                let s = self.sources.as_ref();
-                if s.is_some_and(|s| s.suspect(f.v6, f.src, source)) {
-                    self.check_source(ts, source, f, wire_len);
+            if let (Decoded::Ip(f), Some(b)) = (d, &self.sources) {
+                let mac = source.mac();
+                if let Some(c) = b.customer_of(f.v6, f.src).filter(|&c| !b.allows(c, mac)) {
+                    self.spoofed(c, ts, mac, f, wire_len);
                 }
             }
             if self.frames & self.learn_mask == 0 {
@@ -299,20 +297,9 @@ impl Observer {
         }
     }
 
-    /// A packet that may be spoofed: it is when a bound customer holds its source and `mac` is
-    /// not one of the customer's.
+    /// A packet from bound customer `c`'s address sent by another MAC.
     #[cold]
-    fn check_source(&mut self, ts: i64, source: Wire, f: &IpFacts, wire_len: u32) {
-        let (b, mac) = (&self.bound, source.mac());
-        let Some(c) = b.customer_of(f.v6, f.src) else {
-            return;
-        };
-        if b.allows(c, mac) {
-            if let (false, Some(s)) = (f.v6, self.sources.as_mut()) {
-                s.passes(f.src as u32, source);
-            }
-            return;
-        }
+    fn spoofed(&mut self, c: usize, ts: i64, mac: Mac, f: &IpFacts, wire_len: u32) {
         let bytes = match self.mode {
             CountMode::Ip => f.bytes,
             CountMode::Frame => u64::from(wire_len),
@@ -392,7 +379,7 @@ impl Observer {
         }
         if let Some(b) = bound {
             self.tallies = vec![Tally::default(); b.customers()];
-            self.sources = b.sources();
+            self.sources = (!b.is_empty()).then(|| Arc::clone(&b));
             self.bound = b;
         } else {
             self.tallies.iter_mut().for_each(|t| *t = Tally::default());

@@ -41,6 +41,7 @@ pub struct RawCapture {
     pub timeout_ms: Option<Spanned<i64>>,
     pub threads: Option<Spanned<i64>>,
     pub pin: Option<bool>,
+    pub fanout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

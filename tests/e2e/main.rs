@@ -12,6 +12,7 @@ mod common;
 mod config_checks;
 mod corpus;
 mod durability;
+mod fanout;
 mod guard;
 mod live;
 mod live_web;

@@ -239,6 +239,8 @@ pub fn planned_stats<S: Store + ?Sized>(store: &S, q: &Query) -> Result<RangeSta
 #[cfg(test)]
 mod host_reads_tests;
 #[cfg(test)]
+mod monthly_tests;
+#[cfg(test)]
 mod rollup_tests;
 #[cfg(test)]
 mod tests;

@@ -160,6 +160,7 @@ fn retention_prunes_old_rows_and_the_rollups_still_answer() {
         samples_days: 7,
         hourly_days: 8,
         daily_days: 0,
+        monthly_days: 0,
     };
     let mut store = SqliteStore::open(&db).unwrap();
     let kept_samples = level(&store, Level::Samples, FROM + 5 * 86_400, TO);

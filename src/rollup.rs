@@ -1,6 +1,7 @@
-//! Rollup levels (per-interval samples, hourly, daily, monthly: UTC buckets), the plan that answers a
-//! time range from the coarsest levels that answer it exactly, and the retention per level.
-//! Pure arithmetic on Unix seconds: the stores keep the tables, this module does no I/O.
+//! Rollup levels (per-interval samples, hourly, daily, monthly: UTC buckets, months by the
+//! calendar), the plan that answers a time range from the coarsest levels that answer it
+//! exactly, and the retention per level. Pure arithmetic on Unix seconds: the stores keep the
+//! tables, this module does no I/O.
 //!
 //! A rollup level holds exactly the samples that start before its watermark: a periodic job
 //! sums whole buckets of the finer level and moves the watermark past them, and a sample
@@ -115,7 +116,7 @@ fn floor(ts: i64, width: i64) -> i64 {
     ts - ts.rem_euclid(width)
 }
 
-/// The first day of the month holding `ts`, or `ts` itself beyond the calendar's range.
+/// The first day of the month holding `ts` (none beyond the calendar's range).
 fn month_start(ts: i64) -> Option<NaiveDate> {
     let day = DateTime::from_timestamp(ts, 0)?.date_naive();
     NaiveDate::from_ymd_opt(day.year(), day.month(), 1)

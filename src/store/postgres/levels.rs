@@ -1,7 +1,7 @@
-//! Rolling samples up into the hourly, daily and monthly levels of the PostgreSQL store (one bucket per
-//! short transaction, the watermark row locked so that no sensor's write slips under it),
-//! reading one level (usage per host, series, statistics, quota traffic), and pruning past the
-//! retention. One host's rows of a level are found through the statistics rows (one per
+//! Rolling samples up into the hourly, daily and monthly levels of the PostgreSQL store (one
+//! bucket per short transaction, the watermark row locked so that no sensor's write slips
+//! under it), reading one level (usage per host, series, statistics, quota traffic), and
+//! pruning past the retention. One host's rows of a level are found through the statistics rows (one per
 //! bucket and sensor) and the primary key. Which level answers what is `rollup::plan`'s.
 
 use super::{count, PgStore};

@@ -1,5 +1,5 @@
-//! Rolling samples up into the hourly, daily and monthly levels of the SQLite store (one bucket per
-//! short transaction, behind a watermark), reading one level (usage per host, series,
+//! Rolling samples up into the hourly, daily and monthly levels of the SQLite store (one bucket
+//! per short transaction, behind a watermark), reading one level (usage per host, series,
 //! statistics), and pruning each level past its retention in short transactions. Which level
 //! answers what is decided by `rollup::plan`, not here.
 

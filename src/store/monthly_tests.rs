@@ -147,6 +147,69 @@ fn pruning_the_days_keeps_the_months() {
     assert_eq!(sorted(s.usage_by_host(&q(OCT, DEC)).unwrap()), before[2]);
 }
 
+/// November 2026 in `zone`, in Unix seconds.
+fn november_in(zone: &str) -> (i64, i64) {
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 11, 1).unwrap();
+    let p = crate::period::month_in(day, zone.parse().unwrap());
+    (p.from.timestamp(), p.to.timestamp())
+}
+
+/// The usage summed over the pieces of the plain plan (what a report read before months).
+fn plain(s: &SqliteStore, from: i64, to: i64) -> Vec<(Host, Usage)> {
+    let mut sum: std::collections::BTreeMap<Host, Usage> = Default::default();
+    for p in rollup::plan(from, to, &s.watermarks().unwrap()) {
+        for (h, u) in s.usage_at(p.level, &q(p.from, p.to)).unwrap() {
+            sum.entry(h).or_default().merge(&u);
+        }
+    }
+    sum.into_iter().collect()
+}
+
+#[test]
+fn a_month_in_another_zone_is_the_utc_month_less_its_edges() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut s = SqliteStore::open(&dir.path().join("bw.db")).unwrap();
+    fill(&mut s);
+    // an address seen only in the hour after Berlin's November: not in its report
+    s.write(&sample(DEC - 30 * 60, &[("203.0.113.5", 9)]))
+        .unwrap();
+    s.roll_up(DEC + 10 * HOUR, usize::MAX).unwrap();
+    let marks = s.watermarks().unwrap();
+    for zone in ["Europe/Berlin", "Asia/Kolkata", "America/New_York"] {
+        let (from, to) = november_in(zone);
+        assert!(
+            rollup::plan_less_edges(from, to, &marks).is_some(),
+            "{zone}: read as the UTC month less its edges"
+        );
+        let truth = sorted(s.usage_at(Level::Samples, &q(from, to)).unwrap());
+        assert_eq!(
+            sorted(s.usage_by_host(&q(from, to)).unwrap()),
+            truth,
+            "{zone}"
+        );
+        assert_eq!(plain(&s, from, to), truth, "{zone}");
+    }
+    let (from, to) = november_in("Europe/Berlin");
+    let rows = s.usage_by_host(&q(from, to)).unwrap();
+    assert!(rows.iter().all(|(h, _)| h.to_string() != "203.0.113.5"));
+    assert_eq!(rows.len(), 3);
+
+    // once the hours at the edges are pruned, the month less an hour cannot be read exactly:
+    // the plain plan answers (and the report says which part is incomplete)
+    let retention = Retention {
+        samples_days: 1,
+        hourly_days: 1,
+        daily_days: 0,
+        monthly_days: 0,
+    };
+    s.prune(&retention, DEC + 3 * DAY, usize::MAX).unwrap();
+    assert!(s.kept_since(Level::Hourly).unwrap() > Some(to));
+    assert_eq!(
+        sorted(s.usage_by_host(&q(from, to)).unwrap()),
+        plain(&s, from, to)
+    );
+}
+
 /// Makes the store at `path` what version 4 left: no monthly tables, no monthly watermark.
 fn as_version_4(path: &Path) {
     let conn = rusqlite::Connection::open(path).unwrap();

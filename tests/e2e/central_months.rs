@@ -1,6 +1,7 @@
 //! The monthly level of the central PostgreSQL store, against a real server started by the
 //! test (`pg`): samples across a month boundary roll up into hours, days and months that all
-//! sum to the samples per address and class; a late sample joins the month already rolled; a
+//! sum to the samples per address and class, and so does a month in another zone (the UTC
+//! month less its edges); a late sample joins the month already rolled; a
 //! database as version 2 left it (days, no months) gives the same month totals once migrated
 //! and once its months are rolled.
 
@@ -60,13 +61,15 @@ fn fill(store: &mut PgStore) {
     }
 }
 
-/// The ranges asked: October, November, both, November and some hours or days either side.
-const RANGES: [(i64, i64); 5] = [
+/// The ranges asked: October, November, both, November and some hours or days either side,
+/// November in Europe/Berlin (read as the UTC month less its edges).
+const RANGES: [(i64, i64); 6] = [
     (OCT, NOV),
     (NOV, DEC),
     (OCT, DEC),
     (NOV - 5 * HOUR, DEC + 11 * HOUR),
     (NOV + 3 * DAY + HOUR, DEC + 2 * DAY),
+    (NOV - HOUR, DEC - HOUR),
 ];
 
 fn all_equal(store: &PgStore) {
@@ -107,6 +110,7 @@ fn months_roll_up_centrally_and_a_late_sample_joins_them() {
     assert!(rollup::plan(NOV - 5 * HOUR, DEC + 11 * HOUR, &marks)
         .iter()
         .any(|p| p.level == Level::Monthly));
+    assert!(rollup::plan_less_edges(NOV - HOUR, DEC - HOUR, &marks).is_some());
     all_equal(&store);
     // late samples of November: they join the month, its day and its hour at once
     store

@@ -231,10 +231,11 @@ impl Config {
         }
         let r = &self.storage.retention;
         line(format!(
-            "retention   samples {}, hourly {}, daily {}",
+            "retention   samples {}, hourly {}, daily {}, monthly {}",
             retention::shown(r.samples_days),
             retention::shown(r.hourly_days),
-            retention::shown(r.daily_days)
+            retention::shown(r.daily_days),
+            retention::shown(r.monthly_days)
         ));
         line(format!(
             "report      days in {}",

@@ -140,6 +140,7 @@ pub struct RawRetention {
     pub samples_days: Option<Spanned<i64>>,
     pub hourly_days: Option<Spanned<i64>>,
     pub daily_days: Option<Spanned<i64>>,
+    pub monthly_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

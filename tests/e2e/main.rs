@@ -7,6 +7,7 @@ mod browser;
 mod cdf;
 mod central;
 mod central_live;
+mod central_months;
 mod central_tls;
 mod common;
 mod config_checks;

@@ -1,6 +1,7 @@
-//! Rollup levels (per-interval samples, hourly, daily: UTC buckets), the plan that answers a
-//! time range from the coarsest levels that answer it exactly, and the retention per level.
-//! Pure arithmetic on Unix seconds: the stores keep the tables, this module does no I/O.
+//! Rollup levels (per-interval samples, hourly, daily, monthly: UTC buckets, months by the
+//! calendar), the plan that answers a time range from the coarsest levels that answer it
+//! exactly, and the retention per level. Pure arithmetic on Unix seconds: the stores keep the
+//! tables, this module does no I/O.
 //!
 //! A rollup level holds exactly the samples that start before its watermark: a periodic job
 //! sums whole buckets of the finer level and moves the watermark past them, and a sample
@@ -8,29 +9,33 @@
 //! level below its watermark sums to the samples, bucket by bucket, and the plan reads a level
 //! only there.
 
+use chrono::{DateTime, Datelike, Months, NaiveDate};
+
 /// Seconds in an hour bucket.
 pub const HOUR: i64 = 3600;
 /// Seconds in a (UTC) day bucket.
 pub const DAY: i64 = 86_400;
 
-/// Where usage is kept: every flushed interval, or summed per UTC hour or UTC day. A row of a
-/// level holds everything whose interval *starts* in its bucket, so a range whose ends fall on
-/// bucket boundaries sums to the same totals at every level.
+/// Where usage is kept: every flushed interval, or summed per UTC hour, UTC day or UTC calendar
+/// month. A row of a level holds everything whose interval *starts* in its bucket, so a range
+/// whose ends fall on bucket boundaries sums to the same totals at every level.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Level {
     Samples,
     Hourly,
     Daily,
+    Monthly,
 }
 
 impl Level {
     /// Finest first.
-    pub const ALL: [Level; 3] = [Level::Samples, Level::Hourly, Level::Daily];
+    pub const ALL: [Level; 4] = [Level::Samples, Level::Hourly, Level::Daily, Level::Monthly];
 
-    /// Width of a bucket in seconds; samples have no bucket of their own.
+    /// Width of a bucket in seconds when all its buckets have one; samples have no bucket of
+    /// their own and calendar months no fixed width ([`Level::floor`], [`Level::next`]).
     pub fn bucket(self) -> Option<i64> {
         match self {
-            Level::Samples => None,
+            Level::Samples | Level::Monthly => None,
             Level::Hourly => Some(HOUR),
             Level::Daily => Some(DAY),
         }
@@ -41,6 +46,7 @@ impl Level {
             Level::Samples => "samples",
             Level::Hourly => "hourly",
             Level::Daily => "daily",
+            Level::Monthly => "monthly",
         }
     }
 
@@ -50,12 +56,45 @@ impl Level {
             Level::Samples => None,
             Level::Hourly => Some(Level::Samples),
             Level::Daily => Some(Level::Hourly),
+            Level::Monthly => Some(Level::Daily),
+        }
+    }
+
+    /// The next coarser level (monthly has none).
+    pub fn coarser(self) -> Option<Level> {
+        match self {
+            Level::Samples => Some(Level::Hourly),
+            Level::Hourly => Some(Level::Daily),
+            Level::Daily => Some(Level::Monthly),
+            Level::Monthly => None,
         }
     }
 
     /// The start of the bucket holding `ts` (samples: `ts` itself).
     pub fn floor(self, ts: i64) -> i64 {
-        self.bucket().map_or(ts, |w| floor(ts, w))
+        match self {
+            Level::Monthly => month_floor(ts),
+            _ => self.bucket().map_or(ts, |w| floor(ts, w)),
+        }
+    }
+
+    /// The first bucket boundary at or after `ts` (samples: `ts` itself).
+    pub fn ceil(self, ts: i64) -> i64 {
+        let f = self.floor(ts);
+        if f == ts {
+            ts
+        } else {
+            self.next(f)
+        }
+    }
+
+    /// The start of the bucket after the one holding `ts` (samples: `ts` itself).
+    pub fn next(self, ts: i64) -> i64 {
+        match self {
+            Level::Samples => ts,
+            Level::Monthly => month_next(ts),
+            _ => self.bucket().map_or(ts, |w| floor(ts, w).saturating_add(w)),
+        }
     }
 
     /// The coarsest level each of whose buckets lies inside one bucket of a series of
@@ -77,13 +116,27 @@ fn floor(ts: i64, width: i64) -> i64 {
     ts - ts.rem_euclid(width)
 }
 
-fn ceil(ts: i64, width: i64) -> i64 {
-    let f = floor(ts, width);
-    if f == ts {
-        ts
-    } else {
-        f.saturating_add(width)
-    }
+/// The first day of the month holding `ts` (none beyond the calendar's range).
+fn month_start(ts: i64) -> Option<NaiveDate> {
+    let day = DateTime::from_timestamp(ts, 0)?.date_naive();
+    NaiveDate::from_ymd_opt(day.year(), day.month(), 1)
+}
+
+fn midnight(day: NaiveDate) -> i64 {
+    day.and_time(chrono::NaiveTime::MIN).and_utc().timestamp()
+}
+
+/// 00:00 UTC on the first of the month holding `ts` (beyond the calendar: `ts`).
+fn month_floor(ts: i64) -> i64 {
+    month_start(ts).map_or(ts, midnight)
+}
+
+/// 00:00 UTC on the first of the month after the one holding `ts` (beyond the calendar: the
+/// end of time, so that no bucket is made up there).
+fn month_next(ts: i64) -> i64 {
+    month_start(ts)
+        .and_then(|d| d.checked_add_months(Months::new(1)))
+        .map_or(i64::MAX, midnight)
 }
 
 /// One part of a range and the level that answers it: `[from, to)`, both on `level`'s bucket
@@ -101,6 +154,7 @@ pub struct Piece {
 pub struct Watermarks {
     pub hourly: Option<i64>,
     pub daily: Option<i64>,
+    pub monthly: Option<i64>,
 }
 
 impl Watermarks {
@@ -108,6 +162,7 @@ impl Watermarks {
     pub const ALL: Watermarks = Watermarks {
         hourly: Some(i64::MAX),
         daily: Some(i64::MAX),
+        monthly: Some(i64::MAX),
     };
 
     /// Where `level` answers up to (samples: everywhere).
@@ -116,15 +171,71 @@ impl Watermarks {
             Level::Samples => Some(i64::MAX),
             Level::Hourly => self.hourly,
             Level::Daily => self.daily,
+            Level::Monthly => self.monthly,
+        }
+    }
+
+    /// Records where `level` answers up to, by the name it is stored under (others ignored).
+    pub fn set(&mut self, level: &str, upto: Option<i64>) {
+        match level {
+            l if l == Level::Hourly.name() => self.hourly = upto,
+            l if l == Level::Daily.name() => self.daily = upto,
+            l if l == Level::Monthly.name() => self.monthly = upto,
+            _ => {}
         }
     }
 }
 
-/// Splits `[from, to)` into at most seven pieces, each answered exactly by the coarsest level
-/// whose buckets it spans and that holds it (below its watermark): whole UTC days from `daily`,
-/// whole hours from `hourly`, the rest from samples. In time order.
+/// Splits `[from, to)` into at most nine pieces, each answered exactly by the coarsest level
+/// whose buckets it spans and that holds it (below its watermark): whole UTC months from
+/// `monthly`, whole UTC days from `daily`, whole hours from `hourly`, the rest from samples.
+/// In time order.
 pub fn plan(from: i64, to: i64, marks: &Watermarks) -> Vec<Piece> {
-    plan_up_to(from, to, Level::Daily, marks)
+    plan_up_to(from, to, Level::Monthly, marks)
+}
+
+/// Rows per address that reading `pieces` takes at most (samples counted as one a minute):
+/// what two plans are compared by.
+fn rows(pieces: &[Piece]) -> i64 {
+    pieces
+        .iter()
+        .map(|p| {
+            let span = p.to.saturating_sub(p.from);
+            match p.level {
+                Level::Samples => span / 60 + 1,
+                Level::Monthly => span / (28 * DAY) + 1,
+                l => span / l.bucket().unwrap_or(1),
+            }
+        })
+        .sum()
+}
+
+/// A range as whole months less what lies outside it, when that reads fewer rows than
+/// [`plan`]: `(add, take_away)`, the pieces of the range stretched to the start or end of its
+/// months, and those of the stretches. A month in a zone other than UTC (Europe/Berlin: 23:00
+/// to 23:00 UTC) is then its UTC month and the hour before it less the hour at its end,
+/// instead of 30 days and 24 hours. `None`: the plain plan reads as few rows.
+pub fn plan_less_edges(from: i64, to: i64, marks: &Watermarks) -> Option<(Vec<Piece>, Vec<Piece>)> {
+    if from >= to {
+        return None;
+    }
+    let mut best = rows(&plan(from, to, marks));
+    let mut out = None;
+    let (wide_from, wide_to) = (Level::Monthly.floor(from), Level::Monthly.ceil(to));
+    for (f, t) in [(wide_from, to), (from, wide_to), (wide_from, wide_to)] {
+        if (f, t) == (from, to) || t == i64::MAX {
+            continue;
+        }
+        let add = plan(f, t, marks);
+        let mut away = plan(f, from, marks);
+        away.extend(plan(to, t, marks));
+        let n = rows(&add) + rows(&away);
+        if n < best {
+            best = n;
+            out = Some((add, away));
+        }
+    }
+    out
 }
 
 /// [`plan`] with no level coarser than `coarsest` (e.g. a graph that wants hourly points).
@@ -138,7 +249,7 @@ fn split(from: i64, to: i64, level: Level, marks: &Watermarks, out: &mut Vec<Pie
     if from >= to {
         return;
     }
-    let (Some(width), Some(finer)) = (level.bucket(), level.finer()) else {
+    let Some(finer) = level.finer() else {
         out.push(Piece { level, from, to });
         return;
     };
@@ -151,7 +262,7 @@ fn split(from: i64, to: i64, level: Level, marks: &Watermarks, out: &mut Vec<Pie
         split(from, mark, level, marks, out);
         return split(mark, to, finer, marks, out);
     }
-    let (a, b) = (ceil(from, width), floor(to, width));
+    let (a, b) = (level.ceil(from), level.floor(to));
     if a >= b {
         split(from, to, finer, marks, out);
     } else {
@@ -173,15 +284,18 @@ pub struct Retention {
     pub samples_days: u32,
     pub hourly_days: u32,
     pub daily_days: u32,
+    pub monthly_days: u32,
 }
 
 impl Default for Retention {
-    /// Samples 35 days (a billing month and some), hourly 400 days, daily 10 years.
+    /// Samples 35 days (a billing month and some), hourly 400 days, daily 10 years, monthly
+    /// forever (twelve rows per host and year).
     fn default() -> Self {
         Self {
             samples_days: 35,
             hourly_days: 400,
             daily_days: 3653,
+            monthly_days: 0,
         }
     }
 }
@@ -192,22 +306,21 @@ impl Retention {
             Level::Samples => self.samples_days,
             Level::Hourly => self.hourly_days,
             Level::Daily => self.daily_days,
+            Level::Monthly => self.monthly_days,
         }
     }
 
     /// Rows of `level` whose bucket starts before this time are pruned (`None`: kept forever).
-    /// Aligned on the next coarser bucket (samples on the hour, hourly and daily on the UTC
-    /// day), so what a finer level lost is still answered whole by a coarser one.
+    /// Aligned on the next coarser bucket (samples on the hour, hourly on the UTC day, daily
+    /// and monthly on the UTC month), so what a finer level lost is still answered whole by a
+    /// coarser one.
     pub fn cutoff(&self, level: Level, now: i64) -> Option<i64> {
         let days = self.days(level);
         if days == 0 {
             return None;
         }
-        let align = match level {
-            Level::Samples => HOUR,
-            Level::Hourly | Level::Daily => DAY,
-        };
-        Some(floor(now.saturating_sub(i64::from(days) * DAY), align))
+        let align = level.coarser().unwrap_or(level);
+        Some(align.floor(now.saturating_sub(i64::from(days) * DAY)))
     }
 }
 
@@ -291,6 +404,7 @@ mod tests {
         let marks = Watermarks {
             hourly: Some(T0 + 2 * DAY + 5 * HOUR),
             daily: Some(T0 + 2 * DAY),
+            monthly: None,
         };
         assert_eq!(
             super::plan(T0, T0 + 4 * DAY, &marks),
@@ -312,6 +426,7 @@ mod tests {
         let some = Watermarks {
             hourly: Some(T0 + 7 * HOUR),
             daily: Some(T0),
+            monthly: Some(T0),
         };
         for marks in [Watermarks::ALL, some, Watermarks::default()] {
             for (from, to) in [
@@ -326,9 +441,9 @@ mod tests {
                     assert_eq!(w[0].to, w[1].from);
                 }
                 for piece in &pieces {
-                    if let Some(width) = piece.level.bucket() {
-                        assert_eq!(piece.from.rem_euclid(width), 0);
-                        assert_eq!(piece.to.rem_euclid(width), 0);
+                    if piece.level != Level::Samples {
+                        assert_eq!(piece.level.floor(piece.from), piece.from);
+                        assert_eq!(piece.level.floor(piece.to), piece.to);
                         assert!(piece.to <= marks.of(piece.level).unwrap());
                     }
                 }
@@ -345,7 +460,131 @@ mod tests {
             r.cutoff(Level::Hourly, now),
             Some(T0 + 40 * DAY - 400 * DAY)
         );
+        // daily on the month: 2016-12-10T05:20 is cut at 2016-12-01
+        assert_eq!(r.cutoff(Level::Daily, now), Some(1_480_550_400));
+        assert_eq!(r.cutoff(Level::Monthly, now), None);
         let forever = Retention { daily_days: 0, ..r };
         assert_eq!(forever.cutoff(Level::Daily, now), None);
+        let months = Retention {
+            monthly_days: 3653,
+            ..r
+        };
+        assert_eq!(months.cutoff(Level::Monthly, now), Some(1_480_550_400));
+    }
+
+    const DEC: i64 = 1_796_083_200; // 2026-12-01T00:00:00Z
+    const JAN: i64 = 1_798_761_600; // 2027-01-01T00:00:00Z
+
+    #[test]
+    fn a_month_in_another_zone_is_the_utc_month_less_its_edges() {
+        use Level::*;
+        // November in Berlin: 2026-10-31T23:00Z .. 2026-11-30T23:00Z
+        let (from, to) = (T0 - HOUR, DEC - HOUR);
+        assert_eq!(
+            plan_less_edges(from, to, &Watermarks::ALL),
+            Some((
+                vec![p(Hourly, from, T0), p(Monthly, T0, DEC)],
+                vec![p(Hourly, DEC - HOUR, DEC)]
+            ))
+        );
+        // in New York: 04:00Z .. 05:00Z (daylight saving ends)
+        let (from, to) = (T0 + 4 * HOUR, DEC + 5 * HOUR);
+        assert_eq!(
+            plan_less_edges(from, to, &Watermarks::ALL),
+            Some((
+                vec![p(Monthly, T0, DEC), p(Hourly, DEC, to)],
+                vec![p(Hourly, T0, from)]
+            ))
+        );
+        // near a month's end or start, days less an hour too
+        assert_eq!(
+            plan_less_edges(DEC - 7 * DAY, DEC - HOUR, &Watermarks::ALL),
+            Some((
+                vec![p(Daily, DEC - 7 * DAY, DEC)],
+                vec![p(Hourly, DEC - HOUR, DEC)]
+            ))
+        );
+        assert_eq!(
+            plan_less_edges(T0 + HOUR, T0 + DAY, &Watermarks::ALL),
+            Some((vec![p(Daily, T0, T0 + DAY)], vec![p(Hourly, T0, T0 + HOUR)]))
+        );
+        // whole UTC months, a week in the middle of one: the plain plan
+        assert_eq!(plan_less_edges(T0, DEC, &Watermarks::ALL), None);
+        assert_eq!(
+            plan_less_edges(T0 + 7 * DAY, T0 + 14 * DAY + HOUR, &Watermarks::ALL),
+            None
+        );
+        // no months rolled up yet: whole days less the last hour
+        let days = Watermarks {
+            monthly: None,
+            ..Watermarks::ALL
+        };
+        assert_eq!(
+            plan_less_edges(T0 - HOUR, DEC - HOUR, &days),
+            Some((
+                vec![p(Hourly, T0 - HOUR, T0), p(Daily, T0, DEC)],
+                vec![p(Hourly, DEC - HOUR, DEC)]
+            ))
+        );
+        assert_eq!(plan_less_edges(T0, T0, &Watermarks::ALL), None);
+        assert_eq!(plan_less_edges(i64::MIN, i64::MAX, &Watermarks::ALL), None);
+    }
+
+    #[test]
+    fn months_are_calendar_months() {
+        use Level::*;
+        assert_eq!(Monthly.floor(T0), T0);
+        assert_eq!(Monthly.floor(DEC - 1), T0);
+        assert_eq!(Monthly.next(T0), DEC);
+        assert_eq!(Monthly.next(T0 + 17 * DAY + 5), DEC);
+        assert_eq!(Monthly.ceil(T0 + 1), DEC);
+        assert_eq!(Monthly.ceil(DEC), DEC);
+        // 30 days in November, 31 in December, 29 in February 2024, and before 1970
+        assert_eq!(DEC - T0, 30 * DAY);
+        assert_eq!(Monthly.next(DEC), JAN);
+        assert_eq!(JAN - DEC, 31 * DAY);
+        let feb_2024 = 1_706_745_600;
+        assert_eq!(Monthly.next(feb_2024) - feb_2024, 29 * DAY);
+        assert_eq!(Monthly.floor(-1), -31 * DAY);
+        assert_eq!(Monthly.next(-1), 0);
+        // beyond the calendar: no bucket is made up
+        assert_eq!(Monthly.floor(i64::MIN), i64::MIN);
+        assert_eq!(Monthly.next(i64::MAX), i64::MAX);
+        assert_eq!(Daily.next(T0 + 5), T0 + DAY);
+        assert_eq!(Samples.next(T0 + 5), T0 + 5);
+    }
+
+    #[test]
+    fn whole_months_come_from_monthly() {
+        use Level::*;
+        // 2026-10-31T22:00 .. 2027-01-02T03:00: November and December whole
+        let from = T0 - 2 * HOUR;
+        let to = JAN + DAY + 3 * HOUR;
+        assert_eq!(
+            plan(from, to),
+            vec![
+                p(Hourly, from, T0),
+                p(Monthly, T0, JAN),
+                p(Daily, JAN, JAN + DAY),
+                p(Hourly, JAN + DAY, to),
+            ]
+        );
+        // a month that ends mid-way: days, not the month
+        assert_eq!(plan(T0, DEC - DAY), vec![p(Daily, T0, DEC - DAY)]);
+        // November rolled into months, December only into days
+        let marks = Watermarks {
+            monthly: Some(DEC),
+            ..Watermarks::ALL
+        };
+        assert_eq!(
+            super::plan(T0, JAN, &marks),
+            vec![p(Monthly, T0, DEC), p(Daily, DEC, JAN)]
+        );
+        // a month step series and a graph stop at days
+        assert_eq!(Level::coarsest_within(T0, 30 * DAY), Daily);
+        assert_eq!(
+            plan_up_to(T0, JAN, Daily, &Watermarks::ALL),
+            vec![p(Daily, T0, JAN)]
+        );
     }
 }

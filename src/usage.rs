@@ -97,6 +97,14 @@ impl Usage {
         }
     }
 
+    /// Takes away a part of this usage (a part counted into it: never more than it holds,
+    /// so saturating at zero changes nothing).
+    pub fn subtract(&mut self, part: &Usage) {
+        for (a, b) in self.0.iter_mut().zip(part.0.iter()) {
+            *a = a.saturating_sub(*b);
+        }
+    }
+
     /// Bytes sent plus received.
     pub fn total(&self) -> u64 {
         self.total_bytes(Dir::Tx)

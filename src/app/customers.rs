@@ -9,7 +9,7 @@ use crate::quota::{render, Checker, Policy, QuotaError, State, Status};
 use crate::report::{AllotmentUse, By, CustomerTotals, Quantity};
 use crate::shape::{self, ShapeError, System};
 use crate::store::central::{open_reader, open_writer};
-use crate::store::guard::{Event, GuardStore, SpoofedTotal};
+use crate::store::guard::{GuardStore, SpoofedTotal};
 use crate::store::quota::{EventFilter, QuotaStore};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -107,24 +107,13 @@ pub fn events(cfg: &Config, args: &EventsArgs, out: &mut dyn Write) -> Result<()
         limit: Some(args.limit),
         ..Default::default()
     };
-    match store.guard() {
-        // the layer-2 events are in the local store: with it alone, both kinds together
-        Some(g) if cfg.storage.postgres.is_none() => {
-            let list = GuardStore::events(g, &filter, args.kind.as_deref())?;
-            crate::guard::render::events(&list, args.format, out)?;
-        }
-        _ => {
-            let list: Vec<Event> = match args.kind.as_deref() {
-                None | Some("quota") => store
-                    .quota_events(&filter)?
-                    .into_iter()
-                    .map(Event::Quota)
-                    .collect(),
-                Some(_) => Vec::new(),
-            };
-            crate::guard::render::events(&list, args.format, out)?;
-        }
-    }
+    // both kinds are in the local store, with or without a central PostgreSQL store; a sensor
+    // whose local store does not exist yet has none
+    let list = match store.guard() {
+        Some(g) => GuardStore::events(g, &filter, args.kind.as_deref())?,
+        None => Vec::new(),
+    };
+    crate::guard::render::events(&list, args.format, out)?;
     Ok(())
 }
 

@@ -103,6 +103,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     for name in names {
         groups.push(LiveSource::open_threads(
             &cfg.capture,
+            &cfg.accounting,
             name,
             cfg.guard.is_some(),
         )?);

@@ -1,7 +1,9 @@
 //! Spreading one interface over several capture threads: the kernel's `PACKET_FANOUT` group
-//! (hash by flow) joined by each activated pcap handle, and pinning a thread to a CPU. Linux
-//! socket options only; this module opens no handle and reads no packet.
+//! (by local host with a classic BPF program from `spread`, or by flow hash) joined by each
+//! activated pcap handle, and pinning a thread to a CPU. Linux socket options only; this module
+//! opens no handle and reads no packet.
 
+use super::spread::Insn;
 use std::io;
 use std::os::fd::RawFd;
 
@@ -10,6 +12,10 @@ pub const MAX_THREADS: u32 = 256;
 
 /// Fanout by the flow hash of each packet (addresses and ports, symmetric).
 const PACKET_FANOUT_HASH: u32 = 0;
+/// Fanout by what a classic BPF program returns (modulo the members), Linux 4.3+.
+const PACKET_FANOUT_CBPF: u32 = 6;
+/// The socket option that gives a `PACKET_FANOUT_CBPF` group its program.
+const PACKET_FANOUT_DATA: libc::c_int = 22;
 /// Asks the kernel for an unused group id (Linux 4.12+), read back with `getsockopt`.
 const PACKET_FANOUT_FLAG_UNIQUEID: u32 = 0x2000;
 
@@ -20,15 +26,33 @@ pub fn default_threads() -> u32 {
         .min(MAX_THREADS)
 }
 
-fn set_fanout(fd: RawFd, arg: u32) -> io::Result<()> {
-    // SAFETY: `arg` is a valid u32 for the duration of the call and its size is passed.
+/// How a group picks the thread of a packet.
+#[derive(Clone, Copy, Debug)]
+pub enum Mode<'a> {
+    /// By the flow hash: a host's flows spread over every thread.
+    Flow,
+    /// By what the program returns (`spread::by_local_host`: one thread per local host).
+    Program(&'a [Insn]),
+}
+
+impl Mode<'_> {
+    fn kind(&self) -> u32 {
+        match self {
+            Mode::Flow => PACKET_FANOUT_HASH,
+            Mode::Program(_) => PACKET_FANOUT_CBPF,
+        }
+    }
+}
+
+fn set_option<T>(fd: RawFd, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: `value` is valid for reads of its size for the duration of the call.
     let rc = unsafe {
         libc::setsockopt(
             fd,
             libc::SOL_PACKET,
-            libc::PACKET_FANOUT,
-            (&arg as *const u32).cast(),
-            std::mem::size_of::<u32>() as libc::socklen_t,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if rc == 0 {
@@ -38,11 +62,23 @@ fn set_fanout(fd: RawFd, arg: u32) -> io::Result<()> {
     }
 }
 
-/// Makes the packet socket `fd` the first member of a new fanout group (hash by flow; no
+fn set_fanout(fd: RawFd, arg: u32) -> io::Result<()> {
+    set_option(fd, libc::PACKET_FANOUT, &arg)
+}
+
+/// Makes the packet socket `fd` the first member of a new fanout group spreading by `mode` (no
 /// defragmentation, so every fragment is seen as it was on the wire) and returns the group id
 /// the kernel chose, for the other members to join with [`join`].
-pub fn create(fd: RawFd) -> io::Result<u16> {
-    set_fanout(fd, (PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_UNIQUEID) << 16)?;
+pub fn create(fd: RawFd, mode: Mode<'_>) -> io::Result<u16> {
+    set_fanout(fd, (mode.kind() | PACKET_FANOUT_FLAG_UNIQUEID) << 16)?;
+    if let Mode::Program(insns) = mode {
+        let prog = libc::sock_fprog {
+            len: u16::try_from(insns.len()).map_err(io::Error::other)?,
+            // the kernel copies the instructions and never writes them
+            filter: insns.as_ptr().cast_mut(),
+        };
+        set_option(fd, PACKET_FANOUT_DATA, &prog)?;
+    }
     let mut value: u32 = 0;
     let mut len = std::mem::size_of::<u32>() as libc::socklen_t;
     // SAFETY: `value` and `len` are valid for writes and `len` holds the size of `value`.
@@ -62,9 +98,9 @@ pub fn create(fd: RawFd) -> io::Result<u16> {
     }
 }
 
-/// Adds the packet socket `fd` to the fanout group `id` made by [`create`].
-pub fn join(fd: RawFd, id: u16) -> io::Result<()> {
-    set_fanout(fd, (PACKET_FANOUT_HASH << 16) | u32::from(id))
+/// Adds the packet socket `fd` to the fanout group `id` made by [`create`] with `mode`.
+pub fn join(fd: RawFd, id: u16, mode: Mode<'_>) -> io::Result<()> {
+    set_fanout(fd, (mode.kind() << 16) | u32::from(id))
 }
 
 /// The CPUs this process may run on, in order.

@@ -4,7 +4,7 @@
 //! per thread for the flusher, the logs and the status pages. With the layer-2 guard, ARP passes
 //! the kernel filter and each frame is also shown to the thread's guard tap.
 
-use super::{bpf_filters, fanout, CaptureError};
+use super::{bpf_filters, fanout, spread, CaptureError};
 use crate::account::Accountant;
 use crate::config;
 use crate::counters::Writer;
@@ -185,11 +185,13 @@ impl StopHandle {
 
 impl LiveSource {
     /// Opens `interface` (or libpcap's default device) with `cfg.threads` handles joined in one
-    /// fanout group, each with the same kernel IP filter and its share of the ring buffer. The
-    /// first handle counts from the moment it is open; each later one skips what it queued
-    /// before it joined the group. With `arp`, the filter lets ARP in too (the guard).
+    /// fanout group (by local host of `acct`'s networks, or by flow), each with the same kernel
+    /// IP filter and its share of the ring buffer. The first handle counts from the moment it is
+    /// open; each later one skips what it queued before it joined the group. With `arp`, the
+    /// filter lets ARP in too (the guard).
     pub fn open_threads(
         cfg: &config::Capture,
+        acct: &config::Accounting,
         interface: Option<&str>,
         arp: bool,
     ) -> Result<Vec<Self>, CaptureError> {
@@ -207,8 +209,21 @@ impl LiveSource {
             interface: name.clone(),
             source,
         };
+        let program = match cfg.fanout {
+            config::Fanout::Host if threads > 1 => {
+                let p = spread::by_local_host(&acct.local, acct.ipv6_prefix);
+                if p.is_none() {
+                    tracing::warn!(interface = %name, "too many local networks for the fanout by host: spreading by flow");
+                }
+                p
+            }
+            _ => None,
+        };
+        let mode = program
+            .as_deref()
+            .map_or(fanout::Mode::Flow, fanout::Mode::Program);
         let group = if threads > 1 {
-            Some(fanout::create(first.cap.as_raw_fd()).map_err(fanout_err)?)
+            Some(fanout::create(first.cap.as_raw_fd(), mode).map_err(fanout_err)?)
         } else {
             None
         };
@@ -218,7 +233,7 @@ impl LiveSource {
             let mut src = Self::open_filtered(cfg, &name, std::slice::from_ref(&filter))?;
             if let Some(id) = group {
                 src.joined_us = now_us();
-                fanout::join(src.cap.as_raw_fd(), id).map_err(fanout_err)?;
+                fanout::join(src.cap.as_raw_fd(), id, mode).map_err(fanout_err)?;
             }
             src.thread = thread;
             sources.push(src);
@@ -227,7 +242,7 @@ impl LiveSource {
             s.stats = Arc::clone(&stats);
         }
         if let Some(id) = group {
-            tracing::debug!(interface = %name, threads, group = id, "fanout group joined");
+            tracing::debug!(interface = %name, threads, group = id, fanout = ?cfg.fanout, "fanout group joined");
         }
         Ok(sources)
     }

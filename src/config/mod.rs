@@ -91,6 +91,17 @@ pub struct Capture {
     pub threads: u32,
     /// Pin each capture thread to one CPU.
     pub pin: bool,
+    /// How several threads of one interface share its packets.
+    pub fanout: Fanout,
+}
+
+/// Which capture thread of an interface counts a packet.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fanout {
+    /// The thread of the packet's local host: a host's counters stay on one core.
+    Host,
+    /// The thread of the packet's flow: one host's many flows spread over every thread.
+    Flow,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -146,7 +157,7 @@ impl Config {
         line(format!("config      {}", self.path.display()));
         line(format!("sensor      {}", self.sensor));
         line(format!(
-            "capture     {} (promiscuous {}, snaplen {}, buffer {} MiB, timeout {} ms, {} thread(s) per interface{})",
+            "capture     {} (promiscuous {}, snaplen {}, buffer {} MiB, timeout {} ms, {} thread(s) per interface{}, fanout by {})",
             if c.interfaces.is_empty() {
                 "libpcap's default device".to_owned()
             } else {
@@ -157,7 +168,11 @@ impl Config {
             c.buffer_bytes >> 20,
             c.timeout_ms,
             c.threads,
-            if c.pin { ", pinned" } else { "" }
+            if c.pin { ", pinned" } else { "" },
+            match c.fanout {
+                Fanout::Host => "host",
+                Fanout::Flow => "flow",
+            }
         ));
         for f in crate::capture::bpf_filters(&c.filter, self.guard.is_some()) {
             line(format!("filter      {f}"));
@@ -216,10 +231,11 @@ impl Config {
         }
         let r = &self.storage.retention;
         line(format!(
-            "retention   samples {}, hourly {}, daily {}",
+            "retention   samples {}, hourly {}, daily {}, monthly {}",
             retention::shown(r.samples_days),
             retention::shown(r.hourly_days),
-            retention::shown(r.daily_days)
+            retention::shown(r.daily_days),
+            retention::shown(r.monthly_days)
         ));
         line(format!(
             "report      days in {}",
@@ -406,6 +422,19 @@ impl Validator<'_> {
                 i64::from(crate::capture::fanout::MAX_THREADS),
             )? as u32,
             pin: raw.pin.unwrap_or(false),
+            fanout: match raw.fanout {
+                None => Fanout::Host,
+                Some(f) => match f.get_ref().as_str() {
+                    "host" => Fanout::Host,
+                    "flow" => Fanout::Flow,
+                    other => {
+                        return self.err(
+                            f.span(),
+                            format!("{other:?} is not a fanout: expected \"host\" or \"flow\""),
+                        )
+                    }
+                },
+            },
         })
     }
 

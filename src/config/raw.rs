@@ -41,6 +41,7 @@ pub struct RawCapture {
     pub timeout_ms: Option<Spanned<i64>>,
     pub threads: Option<Spanned<i64>>,
     pub pin: Option<bool>,
+    pub fanout: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -139,6 +140,7 @@ pub struct RawRetention {
     pub samples_days: Option<Spanned<i64>>,
     pub hourly_days: Option<Spanned<i64>>,
     pub daily_days: Option<Spanned<i64>>,
+    pub monthly_days: Option<Spanned<i64>>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -24,13 +24,15 @@ impl Validator<'_> {
             samples_days: self.int(&raw.samples_days, d.samples_days.into(), 0, MAX_DAYS)? as u32,
             hourly_days: self.int(&raw.hourly_days, d.hourly_days.into(), 0, MAX_DAYS)? as u32,
             daily_days: self.int(&raw.daily_days, d.daily_days.into(), 0, MAX_DAYS)? as u32,
+            monthly_days: self.int(&raw.monthly_days, d.monthly_days.into(), 0, MAX_DAYS)? as u32,
         };
         // 0 keeps a level forever: longer than any number of days
         let keep = |days: u32| if days == 0 { u64::MAX } else { u64::from(days) };
-        let spans: [(Level, &Option<Spanned<i64>>); 3] = [
+        let spans: [(Level, &Option<Spanned<i64>>); 4] = [
             (Level::Samples, &raw.samples_days),
             (Level::Hourly, &raw.hourly_days),
             (Level::Daily, &raw.daily_days),
+            (Level::Monthly, &raw.monthly_days),
         ];
         for pair in spans.windows(2) {
             let [(finer, fs), (coarser, cs)] = pair else {

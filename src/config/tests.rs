@@ -21,13 +21,17 @@ fn a_minimal_config_gets_the_defaults() {
     assert!(c.capture.promiscuous);
     assert_eq!(c.capture.threads, crate::capture::fanout::default_threads());
     assert!(!c.capture.pin);
+    assert_eq!(c.capture.fanout, crate::config::Fanout::Host);
     let t = Config::parse(
         Path::new("x.toml"),
-        &format!("[capture]\nthreads = 4\npin = true\n{LOCAL}"),
+        &format!("[capture]\nthreads = 4\npin = true\nfanout = \"flow\"\n{LOCAL}"),
     )
     .unwrap();
     assert_eq!((t.capture.threads, t.capture.pin), (4, true));
-    assert!(t.describe().contains("4 thread(s) per interface, pinned"));
+    assert_eq!(t.capture.fanout, crate::config::Fanout::Flow);
+    assert!(t
+        .describe()
+        .contains("4 thread(s) per interface, pinned, fanout by flow"));
     assert_eq!(c.storage.sqlite, PathBuf::from("/var/lib/bwacct/bwacct.db"));
     let http = &c
         .accounting
@@ -90,6 +94,7 @@ fn broken_configs_name_file_line_key_and_problem() {
         ("[capture]\ninterfaces = [\"eth0; rm -rf /\"]\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.interfaces", "not a valid interface name"]),
         ("[capture]\nsnaplen = 10\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.snaplen", "out of range"]),
         ("[capture]\nthreads = 0\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.threads", "out of range: expected 1 to 256"]),
+        ("[capture]\nfanout = \"cpu\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.fanout", "\"cpu\" is not a fanout"]),
         ("[capture]\npin = \"yes\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.pin", "invalid type"]),
         ("[storage]\nsqlite = \"\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "storage.sqlite", "empty"]),
         ("[accounting\nlocal = []\n", &["test.toml:1:"]),

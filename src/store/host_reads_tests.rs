@@ -103,9 +103,10 @@ fn stores() -> Stores {
     }
     s.rolled.roll_up(ROLLED, usize::MAX).unwrap();
     let marks = s.rolled.watermarks().unwrap();
+    // October (its last five hours here) is a month of its own
     assert_eq!(
-        (marks.hourly, marks.daily),
-        (Some(ROLLED), Some(T0 + 3 * DAY))
+        (marks.hourly, marks.daily, marks.monthly),
+        (Some(ROLLED), Some(T0 + 3 * DAY), Some(T0))
     );
     s.write("a", T0 + DAY + 3 * HOUR + 120, 300, &[(1, 99_999)]);
     s

@@ -214,17 +214,58 @@ pub fn planned_usage<S: Store + ?Sized>(
     store: &S,
     q: &Query,
 ) -> Result<Vec<(Host, Usage)>, StoreError> {
-    let pieces = rollup::plan(q.from, q.to, &store.watermarks()?);
+    let marks = store.watermarks()?;
+    // whole months less their edges, where every level read still holds its part
+    if let Some((add, away)) = rollup::plan_less_edges(q.from, q.to, &marks) {
+        if kept(store, add.iter().chain(&away))? {
+            let mut sum = summed(store, q, &add)?;
+            for p in &away {
+                for (host, usage) in store.usage_at(p.level, &q.piece(p))? {
+                    if let Some(s) = sum.get_mut(&host) {
+                        s.subtract(&usage);
+                        // an address seen only outside the range
+                        if *s == Usage::default() {
+                            sum.remove(&host);
+                        }
+                    }
+                }
+            }
+            return Ok(sum.into_iter().collect());
+        }
+    }
+    let pieces = rollup::plan(q.from, q.to, &marks);
     if let [one] = pieces.as_slice() {
         return store.usage_at(one.level, &q.piece(one));
     }
+    Ok(summed(store, q, &pieces)?.into_iter().collect())
+}
+
+/// Usage per host summed over `pieces`.
+fn summed<S: Store + ?Sized>(
+    store: &S,
+    q: &Query,
+    pieces: &[Piece],
+) -> Result<HashMap<Host, Usage>, StoreError> {
     let mut sum: HashMap<Host, Usage> = HashMap::new();
-    for p in &pieces {
+    for p in pieces {
         for (host, usage) in store.usage_at(p.level, &q.piece(p))? {
             sum.entry(host).or_default().merge(&usage);
         }
     }
-    Ok(sum.into_iter().collect())
+    Ok(sum)
+}
+
+/// Whether no level was pruned where one of `pieces` reads it.
+fn kept<'a, S: Store + ?Sized>(
+    store: &S,
+    pieces: impl Iterator<Item = &'a Piece>,
+) -> Result<bool, StoreError> {
+    for p in pieces {
+        if store.kept_since(p.level)?.is_some_and(|kept| p.from < kept) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// Capture statistics over a range from the levels [`rollup::plan`] picks.
@@ -238,6 +279,8 @@ pub fn planned_stats<S: Store + ?Sized>(store: &S, q: &Query) -> Result<RangeSta
 
 #[cfg(test)]
 mod host_reads_tests;
+#[cfg(test)]
+mod monthly_tests;
 #[cfg(test)]
 mod rollup_tests;
 #[cfg(test)]

@@ -12,7 +12,7 @@ use crate::usage::Dir;
 /// 2026-11-01T00:00:00Z
 const T0: i64 = 1_793_491_200;
 
-fn usage(seed: u64) -> Usage {
+pub(super) fn usage(seed: u64) -> Usage {
     let mut u = Usage::default();
     u.set(Dir::Tx, Class::Proto(Proto::Tcp), false, 1000 + seed);
     u.set(Dir::Tx, Class::Proto(Proto::Tcp), true, 3 + seed % 5);
@@ -22,7 +22,7 @@ fn usage(seed: u64) -> Usage {
     u
 }
 
-fn sample(start: i64, hosts: &[(&str, u64)]) -> Sample {
+pub(super) fn sample(start: i64, hosts: &[(&str, u64)]) -> Sample {
     Sample {
         sensor: "s".into(),
         start,
@@ -39,7 +39,7 @@ fn sample(start: i64, hosts: &[(&str, u64)]) -> Sample {
     }
 }
 
-fn q(from: i64, to: i64) -> Query {
+pub(super) fn q(from: i64, to: i64) -> Query {
     Query {
         from,
         to,
@@ -47,7 +47,7 @@ fn q(from: i64, to: i64) -> Query {
     }
 }
 
-fn sorted(mut v: Vec<(Host, Usage)>) -> Vec<(Host, Usage)> {
+pub(super) fn sorted(mut v: Vec<(Host, Usage)>) -> Vec<(Host, Usage)> {
     v.sort_by_key(|(h, _)| *h);
     v
 }
@@ -170,8 +170,8 @@ fn levels_sum_to_the_samples_and_late_samples_join_them() {
         .unwrap()
         .is_empty());
 
-    // after a replay everything is rolled up, the last partial hour and day too
-    assert_eq!(s.roll_up(i64::MAX, 100).unwrap(), 2);
+    // after a replay everything is rolled up, the last partial hour, day and month too
+    assert_eq!(s.roll_up(i64::MAX, 100).unwrap(), 3);
     assert_eq!(
         sorted(s.usage_at(Level::Daily, &whole).unwrap()),
         sorted(s.usage_at(Level::Samples, &whole).unwrap())

@@ -30,6 +30,7 @@ pub fn usage_table(level: Level) -> &'static str {
         Level::Samples => "samples",
         Level::Hourly => "hourly",
         Level::Daily => "daily",
+        Level::Monthly => "monthly",
     }
 }
 
@@ -39,6 +40,7 @@ pub fn stats_table(level: Level) -> &'static str {
         Level::Samples => "capture_stats",
         Level::Hourly => "capture_stats_hourly",
         Level::Daily => "capture_stats_daily",
+        Level::Monthly => "capture_stats_monthly",
     }
 }
 
@@ -62,10 +64,10 @@ pub fn prune_levels<E>(
         let Some(cutoff) = retention.cutoff(level, now) else {
             continue;
         };
-        let held = match level {
-            Level::Samples => marks.hourly,
-            Level::Hourly => marks.daily,
-            Level::Daily => Some(i64::MAX),
+        // what the next coarser level holds (the coarsest holds everything it has)
+        let held = match level.coarser() {
+            Some(coarser) => marks.of(coarser),
+            None => Some(i64::MAX),
         };
         let Some(cutoff) = held.map(|h| cutoff.min(h)) else {
             continue;
@@ -105,7 +107,37 @@ pub fn sqlite_migrations() -> Vec<String> {
         super::quota::SQLITE_MIGRATION.to_owned(),
         // Version 4: layer-2 guard events and per-interval figures (creates only its own tables).
         super::guard::SQLITE_MIGRATION.to_owned(),
+        version_5(&usage_cols),
     ]
+}
+
+/// Version 5: the monthly level (UTC calendar months) of the usage and the capture statistics.
+/// Empty and with no watermark: the rollup job fills it from the daily rows, month by month,
+/// as it does for new months, and until then the daily rows answer.
+fn version_5(usage_cols: &[String]) -> String {
+    let stats_cols: Vec<String> = STATS_COLUMNS
+        .iter()
+        .map(|c| format!("{c} INTEGER NOT NULL DEFAULT 0"))
+        .collect();
+    format!(
+        "CREATE TABLE {} (
+            ts INTEGER NOT NULL,
+            sensor_id INTEGER NOT NULL,
+            host_id INTEGER NOT NULL,
+            {},
+            PRIMARY KEY (ts, sensor_id, host_id)
+        ) WITHOUT ROWID;
+        CREATE TABLE {} (
+            ts INTEGER NOT NULL,
+            sensor_id INTEGER NOT NULL,
+            {},
+            PRIMARY KEY (ts, sensor_id)
+        ) WITHOUT ROWID;",
+        usage_table(Level::Monthly),
+        usage_cols.join(", "),
+        stats_table(Level::Monthly),
+        stats_cols.join(", "),
+    )
 }
 
 fn version_1(usage_cols: &[String]) -> String {

@@ -62,7 +62,7 @@ fn rows(cfg: &Path, extra: &[&str]) -> BTreeMap<String, Value> {
     report_rows(cfg, &args)
 }
 
-fn settings(conninfo: String) -> Postgres {
+pub fn settings(conninfo: String) -> Postgres {
     Postgres {
         conninfo,
         password_file: None,
@@ -290,7 +290,7 @@ fn a_replay_while_the_database_is_down_delivers_everything_once_it_is_back() {
     assert!(diffs.is_empty(), "{diffs:#?}");
 }
 
-fn one_sample(sensor: &str, start: i64, host: &str, bytes: u64) -> Sample {
+pub fn one_sample(sensor: &str, start: i64, host: &str, bytes: u64) -> Sample {
     let mut usage = bwacct::usage::Usage::default();
     usage.0[0] = bytes;
     usage.0[1] = 1;
@@ -393,10 +393,7 @@ fn migrations_run_on_an_empty_database_and_on_the_previous_version() {
         known - 1
     ));
     pg.psql("old", &sql);
-    assert_eq!(
-        pg.psql("old", "SELECT to_regclass('hourly_by_host') IS NULL"),
-        "t"
-    );
+    assert_eq!(pg.psql("old", "SELECT to_regclass('monthly') IS NULL"), "t");
     // a reader refuses a database a sensor has not migrated yet
     let e = PgStore::open_read_only(&settings(pg.socket_conninfo("old")))
         .err()
@@ -407,6 +404,13 @@ fn migrations_run_on_an_empty_database_and_on_the_previous_version() {
     assert_eq!(store.schema_version().unwrap(), known);
     assert_eq!(
         pg.psql("old", "SELECT to_regclass('hourly_by_host') IS NOT NULL"),
+        "t"
+    );
+    assert_eq!(
+        pg.psql(
+            "old",
+            "SELECT to_regclass('monthly_by_host') IS NOT NULL AND to_regclass('capture_stats_monthly') IS NOT NULL"
+        ),
         "t"
     );
     assert_eq!(tx_bytes(&store, Some("old")), 777);

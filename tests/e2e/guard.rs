@@ -1,7 +1,8 @@
 //! The layer-2 guard end to end, on captures the tests write: a MAC flood, an ARP poisoning of
 //! the gateway, a bound customer's address used from other MACs; each raises exactly the
 //! expected events (stored, listed by `events`, run through the hooks, shown by `report`,
-//! `quota` and the dashboard); the project's clean captures raise none and count the same.
+//! `quota` and the dashboard), with or without a central PostgreSQL store; the project's clean
+//! captures raise none and count the same.
 
 use crate::common::*;
 use crate::corpus::{captures, check_stats, check_with, EVERYTHING, LOCAL};
@@ -247,6 +248,42 @@ allotment = { monthly_gb = 1 }
 name = \"regan\"
 addresses = [\"198.51.100.20\"]
 ";
+
+/// With a central PostgreSQL store the layer-2 events stay in the sensor's local store, next
+/// to its quota events: `events` on the sensor lists them as without PostgreSQL, and the
+/// traffic reaches PostgreSQL.
+#[test]
+fn with_a_central_store_events_still_lists_the_sensors_layer2_events() {
+    let Some(pg) = crate::pg::PgCluster::start("guardev") else {
+        return;
+    };
+    pg.psql("postgres", "CREATE DATABASE bwacct");
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = guard_config(dir.path(), "", "");
+    let text = std::fs::read_to_string(&cfg).unwrap().replace(
+        "[storage]\n",
+        &format!(
+            "[storage]\npostgres = \"{}\"\n",
+            pg.socket_conninfo("bwacct")
+        ),
+    );
+    std::fs::write(&cfg, text).unwrap();
+    let file = dir.path().join("poison.pcap");
+    poisoning(&file);
+    assert_eq!(replay(&cfg, &file)["layer-2 events"], 2.0);
+    let ev = events(&cfg);
+    assert_eq!(ev.len(), 2, "{ev:#?}");
+    assert!(ev
+        .iter()
+        .all(|e| e["kind"] == "arp_spoof" && e["ip"] == "198.51.100.1"));
+    let spoofs = json(&cfg, &["events", "--kind", "arp_spoof", "--format", "json"]);
+    assert_eq!(spoofs["events"].as_array().unwrap().len(), 2, "{spoofs}");
+    let quota = json(&cfg, &["events", "--kind", "quota", "--format", "json"]);
+    assert_eq!(quota["events"].as_array().unwrap().len(), 0, "{quota}");
+    // the traffic is in PostgreSQL
+    let rows = pg.psql("bwacct", "SELECT count(*) FROM samples");
+    assert_ne!(rows.trim(), "0", "no sample reached PostgreSQL");
+}
 
 #[test]
 fn a_bound_customers_address_from_other_macs_is_counted_as_spoofed_and_shown() {

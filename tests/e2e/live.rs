@@ -399,7 +399,7 @@ fn live_capture_counts_exactly_what_was_sent() {
 }
 
 /// Kernel counters of each capture thread, from the run summary's `thread N:` lines.
-fn thread_received(summary: &str) -> Vec<u64> {
+pub fn thread_received(summary: &str) -> Vec<u64> {
     summary
         .lines()
         .filter(|l| l.trim_start().starts_with("thread "))

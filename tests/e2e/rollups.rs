@@ -1,7 +1,7 @@
 //! Rollups and retention end to end, on a capture spread over nine days (2026-10-24 12:00 UTC to
 //! 2026-11-02, across the end of daylight saving time in Europe and a month boundary), made
 //! with `gen_pcap.py --packets 3000 --pps 0.00386 --start 2026-10-24T12:00:00Z --snaplen 96
-//! --seed 5`: the samples, hourly and daily levels hold the same totals per address and class,
+//! --seed 5`: the samples, hourly, daily and monthly levels hold the same totals per address and class,
 //! equal to the truth, whichever levels and time zone a report reads.
 
 use crate::common::*;
@@ -49,7 +49,7 @@ fn assert_truth(rows: &BTreeMap<String, serde_json::Value>, what: &str) {
 }
 
 #[test]
-fn samples_hourly_and_daily_hold_the_same_totals_as_the_truth() {
+fn samples_hourly_daily_and_monthly_hold_the_same_totals_as_the_truth() {
     let (dir, cfg) = replayed("");
     let store = SqliteStore::open_read_only(&dir.path().join("bw.db")).unwrap();
     let samples = level(&store, Level::Samples, FROM, TO);
@@ -66,6 +66,26 @@ fn samples_hourly_and_daily_hold_the_same_totals_as_the_truth() {
         let s = level(&store, Level::Samples, a, b);
         assert_eq!(level(&store, Level::Daily, a, b), s, "day {day}");
         assert_eq!(level(&store, Level::Hourly, a, b), s, "day {day}");
+    }
+    // and month by month: October and November, one row per address and month. The replay
+    // rolled October (complete by the wall clock); the job rolls November once it is over.
+    let months = [1_790_812_800, 1_793_491_200, 1_796_083_200]; // 2026-10-01, -11-01, -12-01
+    assert!(store.watermarks().unwrap().monthly >= Some(months[1]));
+    assert_eq!(
+        level(&store, Level::Monthly, months[0], months[1]),
+        level(&store, Level::Samples, months[0], months[1])
+    );
+    SqliteStore::open(&dir.path().join("bw.db"))
+        .unwrap()
+        .roll_up(months[2], usize::MAX)
+        .unwrap();
+    assert_eq!(store.watermarks().unwrap().monthly, Some(months[2]));
+    assert_eq!(level(&store, Level::Monthly, months[0], months[2]), samples);
+    for m in months.windows(2) {
+        let s = level(&store, Level::Samples, m[0], m[1]);
+        assert!(!s.is_empty());
+        assert_eq!(level(&store, Level::Monthly, m[0], m[1]), s);
+        assert_eq!(level(&store, Level::Daily, m[0], m[1]), s);
     }
     for hour in (0..240).step_by(7) {
         let (a, b) = (FROM + hour * 3600, FROM + (hour + 1) * 3600);
@@ -160,6 +180,7 @@ fn retention_prunes_old_rows_and_the_rollups_still_answer() {
         samples_days: 7,
         hourly_days: 8,
         daily_days: 0,
+        monthly_days: 0,
     };
     let mut store = SqliteStore::open(&db).unwrap();
     let kept_samples = level(&store, Level::Samples, FROM + 5 * 86_400, TO);

@@ -159,6 +159,7 @@ fn the_example_config_is_valid_with_every_option() {
         "samples_days",
         "hourly_days",
         "daily_days",
+        "monthly_days",
         "timezone",
     ] {
         assert!(

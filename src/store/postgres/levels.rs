@@ -1,7 +1,7 @@
-//! Rolling samples up into the hourly and daily levels of the PostgreSQL store (one bucket per
-//! short transaction, the watermark row locked so that no sensor's write slips under it),
-//! reading one level (usage per host, series, statistics, quota traffic), and pruning past the
-//! retention. One host's rows of a level are found through the statistics rows (one per
+//! Rolling samples up into the hourly, daily and monthly levels of the PostgreSQL store (one
+//! bucket per short transaction, the watermark row locked so that no sensor's write slips
+//! under it), reading one level (usage per host, series, statistics, quota traffic), and
+//! pruning past the retention. One host's rows of a level are found through the statistics rows (one per
 //! bucket and sensor) and the primary key. Which level answers what is `rollup::plan`'s.
 
 use super::{count, PgStore};
@@ -45,13 +45,27 @@ fn first_at_or_after(
     Ok(tx.query_one(&sql, &[&from])?.get(0))
 }
 
+/// Whether no level finer than `level` holds anything at or after `from`.
+fn nothing_finer_past(
+    tx: &mut Transaction<'_>,
+    level: Level,
+    from: i64,
+) -> Result<bool, postgres::Error> {
+    for finer in Level::ALL.into_iter().filter(|l| *l < level) {
+        if first_at_or_after(tx, finer, from)?.is_some() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Rolls the next bucket of `level` up, as the SQLite store does; returns whether it did.
 fn roll_one(
     client: &mut postgres::Client,
     level: Level,
     complete_before: i64,
 ) -> Result<bool, postgres::Error> {
-    let (Some(width), Some(finer)) = (level.bucket(), level.finer()) else {
+    let Some(finer) = level.finer() else {
         return Ok(false);
     };
     let mut tx = client.transaction()?;
@@ -62,9 +76,9 @@ fn roll_one(
             &[&level.name()],
         )?
         .get(0);
-    let finer_mark: Option<i64> = match finer.bucket() {
-        None => Some(i64::MAX),
-        Some(_) => tx
+    let finer_mark: Option<i64> = match finer {
+        Level::Samples => Some(i64::MAX),
+        _ => tx
             .query_one("SELECT upto FROM rolled WHERE level = $1", &[&finer.name()])?
             .get(0),
     };
@@ -73,9 +87,8 @@ fn roll_one(
         return Ok(false);
     };
     let bucket = level.floor(first.max(mark.unwrap_or(i64::MIN)));
-    let end = bucket.saturating_add(width);
-    let finer_done =
-        end <= finer_mark || first_at_or_after(&mut tx, Level::Samples, finer_mark)?.is_none();
+    let end = level.next(bucket);
+    let finer_done = end <= finer_mark || nothing_finer_past(&mut tx, finer, finer_mark)?;
     if end > complete_before || !finer_done {
         return Ok(false);
     }
@@ -132,16 +145,13 @@ impl PgStore {
         let mut marks = Watermarks::default();
         for row in rows {
             let level: String = row.get(0);
-            if level == Level::Hourly.name() {
-                marks.hourly = row.get(1);
-            } else if level == Level::Daily.name() {
-                marks.daily = row.get(1);
-            }
+            marks.set(&level, row.get(1));
         }
         Ok(marks)
     }
 
-    /// Rolls up to `max_buckets` buckets, hours first (a day needs its hours).
+    /// Rolls up to `max_buckets` buckets, hours first (a day needs its hours, a month its
+    /// days).
     pub(super) fn roll_levels(
         &mut self,
         complete_before: i64,
@@ -149,16 +159,14 @@ impl PgStore {
     ) -> Result<usize, StoreError> {
         let mut rolled = 0;
         let mut client = self.client.borrow_mut();
-        while rolled < max_buckets {
-            let hour =
-                roll_one(&mut client, Level::Hourly, complete_before).map_err(|e| self.err(&e))?;
-            let day = !hour
-                && roll_one(&mut client, Level::Daily, complete_before)
-                    .map_err(|e| self.err(&e))?;
-            if !hour && !day {
-                break;
+        'next: while rolled < max_buckets {
+            for level in [Level::Hourly, Level::Daily, Level::Monthly] {
+                if roll_one(&mut client, level, complete_before).map_err(|e| self.err(&e))? {
+                    rolled += 1;
+                    continue 'next;
+                }
             }
-            rolled += 1;
+            break;
         }
         Ok(rolled)
     }

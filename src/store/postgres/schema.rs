@@ -7,7 +7,21 @@ use crate::store::schema::{stats_table, usage_table, COLUMNS, STATS_COLUMNS};
 
 /// The migrations; index 0 is version 1.
 pub fn migrations() -> Vec<String> {
-    vec![version_1(), version_2()]
+    vec![version_1(), version_2(), version_3()]
+}
+
+fn usage_cols() -> Vec<String> {
+    COLUMNS
+        .iter()
+        .map(|c| format!("{c} BIGINT NOT NULL DEFAULT 0"))
+        .collect()
+}
+
+fn stats_cols() -> Vec<String> {
+    STATS_COLUMNS
+        .iter()
+        .map(|c| format!("{c} BIGINT NOT NULL DEFAULT 0"))
+        .collect()
 }
 
 /// Version 1: sensors (with the local networks each declares), hosts, the samples and capture
@@ -15,14 +29,7 @@ pub fn migrations() -> Vec<String> {
 /// delivered by each sensor. The usage tables carry no foreign keys: a per-row check would
 /// double the cost of a 100,000-host flush, and the ids come from the same transaction.
 fn version_1() -> String {
-    let usage_cols: Vec<String> = COLUMNS
-        .iter()
-        .map(|c| format!("{c} BIGINT NOT NULL DEFAULT 0"))
-        .collect();
-    let stats_cols: Vec<String> = STATS_COLUMNS
-        .iter()
-        .map(|c| format!("{c} BIGINT NOT NULL DEFAULT 0"))
-        .collect();
+    let (usage_cols, stats_cols) = (usage_cols(), stats_cols());
     let mut sql = String::from(
         "CREATE TABLE sensors (
             id SERIAL PRIMARY KEY,
@@ -55,7 +62,7 @@ fn version_1() -> String {
         );
         ",
     );
-    for level in Level::ALL {
+    for level in [Level::Samples, Level::Hourly, Level::Daily] {
         let interval = if level == Level::Samples {
             "interval_s INTEGER NOT NULL,\n"
         } else {
@@ -97,4 +104,32 @@ fn version_2() -> String {
             format!("CREATE INDEX {t}_by_host ON {t} (host_id, ts);\n")
         })
         .collect()
+}
+
+/// Version 3: the monthly level (UTC calendar months), found by host like the other rollups.
+/// Empty, with no watermark: the rollup job fills it from the daily rows, month by month, and
+/// until then the daily rows answer.
+fn version_3() -> String {
+    let (usage, stats) = (usage_table(Level::Monthly), stats_table(Level::Monthly));
+    format!(
+        "CREATE TABLE {usage} (
+            ts BIGINT NOT NULL,
+            sensor_id INTEGER NOT NULL,
+            host_id BIGINT NOT NULL,
+            {},
+            PRIMARY KEY (ts, sensor_id, host_id)
+        );
+        CREATE INDEX {usage}_by_host ON {usage} (host_id, ts);
+        CREATE TABLE {stats} (
+            ts BIGINT NOT NULL,
+            sensor_id INTEGER NOT NULL,
+            {},
+            PRIMARY KEY (ts, sensor_id)
+        );
+        INSERT INTO rolled (level, upto) VALUES ('{}', NULL);
+        ",
+        usage_cols().join(",\n            "),
+        stats_cols().join(",\n            "),
+        Level::Monthly.name(),
+    )
 }

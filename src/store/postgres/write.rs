@@ -44,12 +44,7 @@ fn marks_of(tx: &mut Transaction<'_>) -> Result<Watermarks, postgres::Error> {
     let mut marks = Watermarks::default();
     for row in tx.query("SELECT level, upto FROM rolled FOR SHARE", &[])? {
         let level: String = row.get(0);
-        let upto: Option<i64> = row.get(1);
-        if level == Level::Hourly.name() {
-            marks.hourly = upto;
-        } else if level == Level::Daily.name() {
-            marks.daily = upto;
-        }
+        marks.set(&level, row.get(1));
     }
     Ok(marks)
 }

@@ -1,5 +1,5 @@
-//! Rolling samples up into the hourly and daily levels of the SQLite store (one bucket per
-//! short transaction, behind a watermark), reading one level (usage per host, series,
+//! Rolling samples up into the hourly, daily and monthly levels of the SQLite store (one bucket
+//! per short transaction, behind a watermark), reading one level (usage per host, series,
 //! statistics), and pruning each level past its retention in short transactions. Which level
 //! answers what is decided by `rollup::plan`, not here.
 
@@ -19,11 +19,7 @@ pub(super) fn read_marks(conn: &Connection) -> rusqlite::Result<Watermarks> {
     let rows = stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
     for row in rows {
         let (level, upto) = row?;
-        if level == Level::Hourly.name() {
-            marks.hourly = Some(upto);
-        } else if level == Level::Daily.name() {
-            marks.daily = Some(upto);
-        }
+        marks.set(&level, Some(upto));
     }
     Ok(marks)
 }
@@ -39,10 +35,20 @@ fn first_at_or_after(conn: &Connection, level: Level, from: i64) -> rusqlite::Re
     conn.query_row(&sql, [from], |r| r.get(0))
 }
 
+/// Whether no level finer than `level` holds anything at or after `from`.
+fn nothing_finer_past(conn: &Connection, level: Level, from: i64) -> rusqlite::Result<bool> {
+    for finer in Level::ALL.into_iter().filter(|l| *l < level) {
+        if first_at_or_after(conn, finer, from)?.is_some() {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Rolls the next bucket of `level` holding anything up from the finer level, if it ends by
 /// `complete_before` and the finer level holds all of it. Returns whether it rolled one.
 fn roll_one(conn: &mut Connection, level: Level, complete_before: i64) -> rusqlite::Result<bool> {
-    let (Some(width), Some(finer)) = (level.bucket(), level.finer()) else {
+    let Some(finer) = level.finer() else {
         return Ok(false);
     };
     // the write lock first: no writer moves the watermarks meanwhile
@@ -56,11 +62,10 @@ fn roll_one(conn: &mut Connection, level: Level, complete_before: i64) -> rusqli
         return Ok(false);
     };
     let bucket = level.floor(first.max(mark.unwrap_or(i64::MIN)));
-    let end = bucket.saturating_add(width);
+    let end = level.next(bucket);
     // a bucket is complete when it ends by `complete_before`, and the finer level holds all
     // of it: it ends by the finer watermark, or nothing finer lies past that watermark
-    let finer_done =
-        end <= finer_mark || first_at_or_after(&tx, Level::Samples, finer_mark)?.is_none();
+    let finer_done = end <= finer_mark || nothing_finer_past(&tx, finer, finer_mark)?;
     if end > complete_before || !finer_done {
         return Ok(false);
     }
@@ -106,36 +111,53 @@ fn usage_from(r: &Row<'_>, first: usize) -> rusqlite::Result<Usage> {
     Ok(usage)
 }
 
+/// Adds the usage columns of a row starting at column `first` to `sum`, reading each value
+/// in place (no conversion per column but the integer's).
+fn add_usage(r: &Row<'_>, first: usize, sum: &mut Usage) -> rusqlite::Result<()> {
+    for (i, v) in sum.0.iter_mut().enumerate() {
+        let x = r.get_ref(first + i)?.as_i64().map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(
+                first + i,
+                rusqlite::types::Type::Integer,
+                Box::new(e),
+            )
+        })?;
+        *v = v.saturating_add(x.max(0) as u64);
+    }
+    Ok(())
+}
+
 fn series_row(r: &Row<'_>) -> rusqlite::Result<(i64, Usage)> {
     Ok((r.get(0)?, usage_from(r, 1)?))
 }
 
 impl SqliteStore {
-    /// Rolls up to `max_buckets` buckets, hours first (a day needs its hours).
+    /// Rolls up to `max_buckets` buckets, hours first (a day needs its hours, a month its
+    /// days).
     pub(super) fn roll_levels(
         &mut self,
         complete_before: i64,
         max_buckets: usize,
     ) -> Result<usize, StoreError> {
         let mut rolled = 0;
-        while rolled < max_buckets {
-            let hour = roll_one(&mut self.conn, Level::Hourly, complete_before)
-                .map_err(|e| Self::error_at(&self.path, e))?;
-            let day = !hour
-                && roll_one(&mut self.conn, Level::Daily, complete_before)
-                    .map_err(|e| Self::error_at(&self.path, e))?;
-            if !hour && !day {
-                break;
+        'next: while rolled < max_buckets {
+            for level in [Level::Hourly, Level::Daily, Level::Monthly] {
+                if roll_one(&mut self.conn, level, complete_before)
+                    .map_err(|e| Self::error_at(&self.path, e))?
+                {
+                    rolled += 1;
+                    continue 'next;
+                }
             }
-            rolled += 1;
+            break;
         }
         Ok(rolled)
     }
 
     /// Every host's usage summed over the range of one level. The rows are read in key order
-    /// and summed here, by host id: `GROUP BY host_id` in SQL sorts every row (no index by
-    /// host) and calls `sum` per column and row, 0.6 s for a month of 10,000 hosts' days
-    /// (`benches/web.rs`) where this takes about half. Then each host's address, once.
+    /// and summed here, by host id, each value added in place: `GROUP BY host_id` in SQL sorts every row (no index by host) and calls `sum` per column
+    /// and row, 0.6 s for a month of 10,000 hosts' days (`benches/web.rs`) where this takes
+    /// about half. Then each host's address, once.
     pub(super) fn read_usage(
         &self,
         level: Level,
@@ -156,8 +178,7 @@ impl SqliteStore {
             .map_err(|e| self.err(e))?;
         while let Some(r) = rows.next().map_err(|e| self.err(e))? {
             let id: i64 = r.get(0).map_err(|e| self.err(e))?;
-            let usage = usage_from(r, 1).map_err(|e| self.err(e))?;
-            sums.entry(id).or_default().merge(&usage);
+            add_usage(r, 1, sums.entry(id).or_default()).map_err(|e| self.err(e))?;
         }
         if sums.is_empty() {
             return Ok(Vec::new());

@@ -25,7 +25,8 @@ pub struct Guard {
     pub binding_active_s: u32,
     /// IPv4 → MAC bindings remembered at most.
     pub max_bindings: u32,
-    /// One IP packet in this many (a power of two) teaches an IP → MAC binding.
+    /// One Ethernet frame in this many (a power of two), when it is an IPv4 packet, teaches an
+    /// IP → MAC binding.
     pub learn_sample: u32,
     /// Bindings known in advance (a gateway's), defended from the first frame.
     pub bindings: Vec<(Ipv4Addr, Mac)>,

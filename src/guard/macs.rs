@@ -127,7 +127,8 @@ impl MacTable {
     }
 
     /// The cache entry of a MAC: its last byte (the NIC-specific end, which varies most) folded
-    /// with the one before it, and the low bits of the fifth above (sequential MACs never share).
+    /// with its fourth, and the low 2 bits of its fifth above them (MACs numbered in sequence
+    /// never share one).
     #[inline]
     fn seen_slot(wire: Wire) -> usize {
         ((wire.0 >> 40) ^ (wire.0 >> 24)) as usize % SEEN_SLOTS

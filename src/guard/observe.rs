@@ -1,10 +1,9 @@
 //! The guard's part of the packet path, one [`Observer`] per capture thread: the distinct source
 //! MACs of the interval (`super::macs`), ARP requests, replies and claims (off the IP path),
-//! IP → MAC bindings from one Ethernet frame in `learn_sample` when it carries IPv4, and every
-//! packet sent from a bound customer's address by another MAC ([`Sources`] passes the
-//! packets of unbound addresses and of their customer's first MAC without a lookup). A frame from a known MAC and an unbound source costs a
-//! few loads and compares. No lock, no allocation per packet, no panic; at each interval
-//! boundary the owner thread hands a [`Part`] over.
+//! IP → MAC bindings from one Ethernet frame in `learn_sample` when it carries IPv4 (a cold
+//! call), and every packet sent from a bound customer's address by another MAC. No lock, no
+//! allocation per packet, no panic; at each interval boundary the owner thread hands a
+//! [`Part`] over.
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -593,6 +592,49 @@ mod tests {
             assert_eq!(learnt.len(), 7);
             assert!(o.rotate(T + 120, None).spoofed.is_empty());
         }
+    }
+
+    #[test]
+    fn one_frame_in_learn_sample_teaches_when_it_is_an_ipv4_packet_with_a_local_source() {
+        let (mut g, b, nets) = setup("");
+        g.learn_sample = 4;
+        let mut o = Observer::new(&g, b, nets, CountMode::Ip, "br0");
+        let host = |i: u64| {
+            udp(
+                0x0200_0000_0100 + i,
+                [198, 51, 100, 100 + i as u8],
+                10,
+                None,
+            )
+        };
+        for i in 1..=3 {
+            feed(&mut o, T + i as i64, &host(i));
+        }
+        // the 4th frame is ARP: no binding from IP this time (ARP keeps its claims)
+        feed(
+            &mut o,
+            T + 4,
+            &arp(
+                1,
+                (0x0200_0000_0104, [198, 51, 100, 104]),
+                [198, 51, 100, 1],
+            ),
+        );
+        for i in 5..=8 {
+            feed(&mut o, T + i as i64, &host(i));
+        }
+        // the 12th comes from a source that is not local
+        for i in 9..=12 {
+            feed(
+                &mut o,
+                T + i as i64,
+                &udp(0x0200_0000_0100 + i, [203, 0, 113, 1], 10, None),
+            );
+        }
+        let p = o.rotate(T + 60, None);
+        assert_eq!(p.frames, 12);
+        let ip = u32::from(std::net::Ipv4Addr::new(198, 51, 100, 108));
+        assert_eq!(p.learnt, vec![(ip, Mac(0x0200_0000_0108), T + 8)]);
     }
 
     #[test]

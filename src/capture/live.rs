@@ -1,5 +1,5 @@
 //! Live capture on network interfaces: per interface, one or more pcap handles joined in a
-//! `PACKET_FANOUT` group (hash by flow), each read by its own thread a ring block at a time
+//! `PACKET_FANOUT` group (by local host or by flow), each read by its own thread a ring block at a time
 //! (`pcap_dispatch`, TPACKET_V3, immediate mode off); kernel counters published per interface and
 //! per thread for the flusher, the logs and the status pages. With the layer-2 guard, ARP passes
 //! the kernel filter and each frame is also shown to the thread's guard tap.

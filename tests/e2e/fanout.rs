@@ -4,7 +4,7 @@
 //! threads. Both count exactly. Root only.
 
 use crate::common::*;
-use crate::live::{start_run, stop, thread_received, Netns};
+use crate::live::{run_during_replay, thread_received, Netns};
 use crate::pcapgen::{mac, Pcap};
 use etherparse::PacketBuilder;
 use std::collections::BTreeMap;
@@ -86,21 +86,7 @@ fn fanout_run(mode: &str) -> Vec<u64> {
             net.if_a
         ),
     );
-    let run = start_run(&net, &net.a, &cfg);
-    let replay = net
-        .exec(&net.b)
-        .args(["timeout", "60", "tcpreplay", "-q", "--pps", "4000", "-i"])
-        .arg(&net.if_b)
-        .arg(&pcap)
-        .output()
-        .expect("tcpreplay");
-    assert!(
-        replay.status.success(),
-        "tcpreplay: {}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
-    let summary = stop(run);
-    assert!(summary.contains("dropped 0"), "kernel drops: {summary}");
+    let summary = run_during_replay(&net, &cfg, &pcap, 4000);
     let rows = report_all(&cfg);
     for ((addr, dir), (bytes, packets)) in &truth {
         let row = rows

@@ -414,6 +414,41 @@ pub fn thread_received(summary: &str) -> Vec<u64> {
         .collect()
 }
 
+/// Runs `bwacct run` with `cfg` in namespace A while `tcpreplay` sends `file` from B at `pps`
+/// packets/s, stops it at once (what sits in the rings' last, partly filled blocks must still be
+/// counted) and returns its summary, checked for kernel drops.
+pub fn run_during_replay(
+    net: &Netns,
+    cfg: &std::path::Path,
+    file: &std::path::Path,
+    pps: u32,
+) -> String {
+    let run = start_run(net, &net.a, cfg);
+    let replay = net
+        .exec(&net.b)
+        .args([
+            "timeout",
+            "60",
+            "tcpreplay",
+            "-q",
+            "--pps",
+            &pps.to_string(),
+            "-i",
+        ])
+        .arg(&net.if_b)
+        .arg(file)
+        .output()
+        .expect("tcpreplay");
+    assert!(
+        replay.status.success(),
+        "tcpreplay: {}",
+        String::from_utf8_lossy(&replay.stderr)
+    );
+    let summary = stop(run);
+    assert!(summary.contains("dropped 0"), "kernel drops: {summary}");
+    summary
+}
+
 /// Copies a capture whose frames were cut by the snaplen with each frame padded back to its
 /// length on the wire (zeros after the cut; the headers, and so the truth, are unchanged).
 fn pad_to_wire(from: &std::path::Path, to: &std::path::Path) {
@@ -459,22 +494,7 @@ fn live_capture_on_several_threads_counts_a_replayed_capture_exactly() {
             net.if_a
         ),
     );
-    let run = start_run(&net, &net.a, &cfg);
-    let replay = net
-        .exec(&net.b)
-        .args(["timeout", "60", "tcpreplay", "-q", "--pps", "5000", "-i"])
-        .arg(&net.if_b)
-        .arg(&frames)
-        .output()
-        .expect("tcpreplay");
-    assert!(
-        replay.status.success(),
-        "tcpreplay: {}",
-        String::from_utf8_lossy(&replay.stderr)
-    );
-    // stopped at once: what sits in the rings' last, partly filled blocks must still be counted
-    let summary = stop(run);
-    assert!(summary.contains("dropped 0"), "kernel drops: {summary}");
+    let summary = run_during_replay(&net, &cfg, &frames, 5000);
     let per_thread = thread_received(&summary);
     assert_eq!(per_thread.len(), THREADS, "{summary}");
     assert!(

@@ -26,7 +26,7 @@ for r in rows:
     u = r["cpu_user_s"] / d * 1e6
     user[(r["sender"], r["rate_req"], r["tool"])] = u
     print("| %s %s | %s | %s | %s | %s | %s | %s | %s | %s | %s / %s | %s | %.3f | %.3f | %.0f |" % (
-        r["sender"], r["rate_req"], r["tool"] + (" (%d threads)" % r["threads"] if r.get("threads", 1) > 1 else ""),
+        r["sender"], r["rate_req"], r["tool"] + (" (%d thread%s)" % (r["threads"], "s" if r["threads"] > 1 else "") if "threads" in r else ""),
         n(r["pps"]), n(r["sent"]), n(r["delivered"]), n(r.get("tool_received")), n(r.get("tool_dropped")), n(r.get("tool_counted")),
         "%d/%d" % (a["exact_hosts"], a["truth_hosts"]) if a else r.get("accuracy", "–"),
         ratio(a, "tx_ratio"), ratio(a, "rx_ratio"),

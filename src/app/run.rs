@@ -89,7 +89,6 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
     }
     preflight::store_writable(&cfg.storage.sqlite, &account)?;
     let pipeline = Pipeline::new(&cfg.accounting);
-    let counters = Counters::new(super::layout(&cfg.accounting));
     let names: Vec<Option<&str>> = if cfg.capture.interfaces.is_empty() {
         vec![None]
     } else {
@@ -108,6 +107,14 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
             cfg.guard.is_some(),
         )?);
     }
+    // One capture thread in all: it adds with plain stores and drains the counters itself when
+    // the flush thread asks (no lock-prefixed add per packet); several share atomic counters.
+    let layout = super::layout(&cfg.accounting);
+    let counters = if groups.iter().map(Vec::len).sum::<usize>() == 1 {
+        Counters::one_writer(layout)
+    } else {
+        Counters::new(layout)
+    };
     // Bind before dropping root and before capturing: a taken port is a clear error at start,
     // and a privileged port (443) stays possible.
     let listener = match &cfg.web {
@@ -194,7 +201,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
         for mut src in group {
             src.attach(&stop);
             let acct = pipeline.accountant();
-            let writer = counters.writer();
+            let mut writer = counters.writer();
             let stop = stop.clone();
             let pin = cfg.capture.pin.then_some(threads.len());
             let tap = guard.as_ref().map(|(policy, service)| {
@@ -219,7 +226,7 @@ pub async fn run(cfg: Config, shutdown: impl Future<Output = ()>) -> Result<RunS
                                 ),
                             }
                         }
-                        src.run(&acct, &writer, &stop, tap)
+                        src.run(&acct, &mut writer, &stop, tap)
                     })?,
             );
         }

@@ -352,12 +352,13 @@ impl LiveSource {
 
     /// The capture loop: reads a ring block at a time until `stop`, then what the kernel had
     /// queued by then. A batch is opened only once packets are there, so a quiet interface never
-    /// holds up a drain. `tap` (the guard) sees every frame and hands its interval over at each
+    /// holds up a drain; between batches, the thread serves the drains asked of it (exclusive
+    /// counters). `tap` (the guard) sees every frame and hands its interval over at each
     /// boundary of the wall clock.
     pub fn run(
         mut self,
         acct: &Accountant,
-        writer: &Writer,
+        writer: &mut Writer,
         stop: &StopHandle,
         mut tap: Option<Tap>,
     ) {
@@ -368,13 +369,14 @@ impl LiveSource {
             tap.clock(wall_clock());
         }
         while !stop.is_stopped() {
-            // TPACKET_V3 never retires an empty block: a thread whose share of the fanout gets
-            // no frames would sleep in libpcap's wait and hand its guard interval over late
-            if let Some(tap) = tap.as_mut() {
-                if !ready(self.cap.as_raw_fd(), self.timeout) {
+            writer.serve_drain();
+            // TPACKET_V3 never retires an empty block: a thread that gets no frames would sleep
+            // in libpcap's wait, holding up the drain it serves and its guard interval
+            if !ready(self.cap.as_raw_fd(), self.timeout) {
+                if let Some(tap) = tap.as_mut() {
                     tap.clock(wall_clock());
-                    continue;
                 }
+                continue;
             }
             let joined_us = self.joined_us;
             match read(
@@ -504,8 +506,9 @@ fn read(
     }
 }
 
-/// Waits up to `timeout` for the ring to hand a block over: false when it stayed empty (a
-/// failed wait says true, and the blocking read decides).
+/// Waits up to `timeout` for the ring to hand a block over: false when it stayed empty or a
+/// signal cut the wait short (the loop comes round again); a failed wait says true, and the
+/// read reports the error.
 fn ready(fd: std::os::fd::RawFd, timeout: Duration) -> bool {
     let mut p = libc::pollfd {
         fd,
@@ -514,7 +517,11 @@ fn ready(fd: std::os::fd::RawFd, timeout: Duration) -> bool {
     };
     let ms = i32::try_from(timeout.as_millis()).unwrap_or(i32::MAX);
     // SAFETY: `p` is one valid pollfd for the duration of the call.
-    unsafe { libc::poll(&mut p, 1, ms) != 0 }
+    match unsafe { libc::poll(&mut p, 1, ms) } {
+        0 => false,
+        -1 => std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted,
+        _ => true,
+    }
 }
 
 /// Publishes one capture thread's kernel counters into its interface's statistics.

@@ -1,7 +1,8 @@
 //! The lock-free per-host counters: a table per local network (direct-indexed for IPv4 up to a
 //! /16, hashed otherwise), per-network overflow buckets, and the drain that empties them once per
 //! interval. Writers never take a lock; nothing counted during a drain is lost. Shared counters
-//! combine a batch's repeated counts for a host before the atomic adds (`combine`).
+//! combine a batch's repeated counts for a host before the atomic adds (`combine`); counters with
+//! one writer are added to with plain stores and drained by that writer (`desk`).
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -11,6 +12,7 @@
 
 mod cells;
 mod combine;
+mod desk;
 mod direct;
 mod epoch;
 mod hashed;
@@ -25,6 +27,7 @@ use crate::parse::Proto;
 use crate::usage::{Dir, Host, Usage};
 use cells::Cells;
 use combine::Combiner;
+use desk::Desk;
 use direct::DirectTable;
 use epoch::Epochs;
 use hashed::HashedTable;
@@ -73,6 +76,8 @@ pub struct Counters {
     epochs: Epochs,
     writers: Mutex<Writers>,
     drain: Mutex<PacketStats>,
+    /// Where another thread asks the one writer of exclusive counters for a drain.
+    desk: Desk,
 }
 
 #[derive(Default)]
@@ -88,10 +93,17 @@ impl Counters {
         Self::with_sharing(layout, Sharing::Shared)
     }
 
-    /// Counters for exactly one writer that drains them itself ([`Writer::drain`]), as replay
-    /// does: no lock-prefixed instruction on the packet path.
+    /// Counters for exactly one writer: no lock-prefixed instruction on the packet path. The
+    /// writer drains them itself ([`Writer::drain`], replay), or serves the drains another
+    /// thread asks for with [`Counters::drain`] between its batches ([`Writer::serve_drain`],
+    /// live capture on one thread).
     pub fn exclusive(layout: Layout) -> Writer {
-        Self::with_sharing(layout, Sharing::Exclusive).writer()
+        Self::one_writer(layout).writer()
+    }
+
+    /// [`Counters::exclusive`], before its writer is made (live capture on one thread).
+    pub fn one_writer(layout: Layout) -> Arc<Self> {
+        Self::with_sharing(layout, Sharing::Exclusive)
     }
 
     fn with_sharing(layout: Layout, sharing: Sharing) -> Arc<Self> {
@@ -125,6 +137,7 @@ impl Counters {
             epochs: Epochs::default(),
             writers: Mutex::new(Writers::default()),
             drain: Mutex::new(PacketStats::default()),
+            desk: Desk::default(),
         })
     }
 
@@ -132,13 +145,12 @@ impl Counters {
         &self.layout
     }
 
-    /// A handle for one capture thread. Counters made by [`Counters::exclusive`] have their one
-    /// writer already and must not get another.
+    /// A handle for one capture thread. Exclusive counters take one writer only.
     pub fn writer(self: &Arc<Self>) -> Writer {
-        debug_assert!(
-            self.sharing == Sharing::Shared || Arc::strong_count(self) == 1,
-            "a second writer on exclusive counters"
-        );
+        if self.sharing == Sharing::Exclusive {
+            let first = self.desk.writer_arrives();
+            debug_assert!(first, "a second writer on exclusive counters");
+        }
         let stats = Arc::new(StatCells::default());
         self.writers
             .lock()
@@ -173,14 +185,14 @@ impl Counters {
     }
 
     /// Empties every table and returns what it held. Must not be called by a thread that holds
-    /// an open [`Batch`] (it waits for open batches to end), nor on exclusive counters (their
-    /// writer drains them with [`Writer::drain`]).
+    /// an open [`Batch`] (it waits for open batches to end). Exclusive counters are drained by
+    /// their writer, between two of its batches, when it next calls [`Writer::serve_drain`]
+    /// (this waits for that); with no writer (not made yet, or gone), here.
     pub fn drain(&self) -> Drained {
-        debug_assert!(
-            self.sharing == Sharing::Shared,
-            "drain of exclusive counters from outside"
-        );
-        self.drain_now()
+        match self.sharing {
+            Sharing::Shared => self.drain_now(),
+            Sharing::Exclusive => self.desk.ask(|| self.drain_now()),
+        }
     }
 
     fn drain_now(&self) -> Drained {
@@ -239,6 +251,9 @@ pub struct Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        if self.counters.sharing == Sharing::Exclusive {
+            self.counters.desk.writer_leaves();
+        }
         let mut writers = self
             .counters
             .writers
@@ -274,6 +289,17 @@ impl Writer {
     /// is open, so with exclusive counters nothing else can be touching the cells.
     pub fn drain(&mut self) -> Drained {
         self.counters.drain_now()
+    }
+
+    /// Exclusive counters: drains them if another thread asked ([`Counters::drain`]) and hands
+    /// the result over. Call it between batches, at least every capture timeout; it costs one
+    /// load when nobody asked. Shared counters: nothing to do.
+    #[inline]
+    pub fn serve_drain(&mut self) {
+        if self.counters.desk.asked() {
+            let counters = &self.counters;
+            counters.desk.serve(|| counters.drain_now());
+        }
     }
 }
 

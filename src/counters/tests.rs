@@ -29,46 +29,52 @@ const COLD: u64 = 1000;
 
 /// One writer's load: every packet from the hot address (direct /24) to a cold one of the /8
 /// (hashed v4), plus one from a cold IPv6 address of this writer (hashed v6) to a cold address
-/// of the /24 (direct). Batches of 256 packets, as a busy ring block.
-fn hammer(w: &Writer, t: u64) {
+/// of the /24 (direct). Batches of 256 packets, as a busy ring block, and between two batches a
+/// drain served if one is asked for (exclusive counters), as live capture does.
+fn hammer(w: &mut Writer, t: u64) {
+    for start in (0..PACKETS).step_by(256) {
+        {
+            let batch = w.batch();
+            for i in start..PACKETS.min(start + 256) {
+                one_packet(&batch, t, i);
+            }
+        }
+        w.serve_drain();
+    }
+}
+
+fn one_packet(batch: &Batch<'_>, t: u64, i: u64) {
     let hot = v4("198.51.100.1");
     let v6base = u128::from("2001:db8:100::".parse::<Ipv6Addr>().unwrap());
-    let mut batch = w.batch();
-    for i in 0..PACKETS {
-        if i % 256 == 0 {
-            drop(batch);
-            batch = w.batch();
-        }
-        batch.add(0, hot, Dir::Tx, Proto::Tcp, Some(App::Http), 100);
-        batch.add(
-            1,
-            v4("10.0.0.0") + u128::from(i % COLD),
-            Dir::Rx,
-            Proto::Udp,
-            None,
-            10,
-        );
-        batch.add(
-            2,
-            v6base + u128::from(t * COLD + i % COLD),
-            Dir::Tx,
-            Proto::Icmp,
-            None,
-            1,
-        );
-        batch.add(
-            0,
-            v4("198.51.100.100") + u128::from(i % 100),
-            Dir::Rx,
-            Proto::Icmp,
-            None,
-            1,
-        );
-        batch.record(Outcome::Accounted {
-            bytes: 111,
-            length_mismatch: false,
-        });
-    }
+    batch.add(0, hot, Dir::Tx, Proto::Tcp, Some(App::Http), 100);
+    batch.add(
+        1,
+        v4("10.0.0.0") + u128::from(i % COLD),
+        Dir::Rx,
+        Proto::Udp,
+        None,
+        10,
+    );
+    batch.add(
+        2,
+        v6base + u128::from(t * COLD + i % COLD),
+        Dir::Tx,
+        Proto::Icmp,
+        None,
+        1,
+    );
+    batch.add(
+        0,
+        v4("198.51.100.100") + u128::from(i % 100),
+        Dir::Rx,
+        Proto::Icmp,
+        None,
+        1,
+    );
+    batch.record(Outcome::Accounted {
+        bytes: 111,
+        length_mismatch: false,
+    });
 }
 
 #[test]
@@ -104,7 +110,7 @@ fn many_writers_one_hot_ip_exact_after_repeated_drains() {
                 if t == THREADS - 1 {
                     std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                hammer(&counters.writer(), t);
+                hammer(&mut counters.writer(), t);
             })
         })
         .collect();
@@ -117,16 +123,25 @@ fn many_writers_one_hot_ip_exact_after_repeated_drains() {
     stats.merge(&last.stats);
     sum(&mut total, last);
     assert!(drains > 1, "the drainer ran {drains} times");
+    check_hammered(&counters, THREADS, &total, &stats);
+}
 
+/// Everything `threads` writers counted with [`hammer`] is in `total` and `stats`, exactly.
+fn check_hammered(
+    counters: &Counters,
+    threads: u64,
+    total: &HashMap<Host, Usage>,
+    stats: &PacketStats,
+) {
     let hot_usage = total[&Host::Addr("198.51.100.1".parse().unwrap())];
-    assert_eq!(hot_usage.total_bytes(Dir::Tx), THREADS * PACKETS * 100);
-    assert_eq!(hot_usage.total_packets(Dir::Tx), THREADS * PACKETS);
+    assert_eq!(hot_usage.total_bytes(Dir::Tx), threads * PACKETS * 100);
+    assert_eq!(hot_usage.total_packets(Dir::Tx), threads * PACKETS);
     assert_eq!(
         hot_usage.get(Dir::Tx, crate::classify::Class::App(App::Http), false),
-        THREADS * PACKETS * 100
+        threads * PACKETS * 100
     );
     // every cold host exactly, not only their sum
-    let per_cold = THREADS * PACKETS / COLD;
+    let per_cold = threads * PACKETS / COLD;
     for i in 0..COLD {
         let a = Ipv4Addr::from(v4("10.0.0.0") as u32 + i as u32);
         let u = total[&Host::Addr(IpAddr::V4(a))];
@@ -139,20 +154,70 @@ fn many_writers_one_hot_ip_exact_after_repeated_drains() {
     for i in 0..100u32 {
         let a = Ipv4Addr::from(v4("198.51.100.100") as u32 + i);
         let u = total[&Host::Addr(IpAddr::V4(a))];
-        assert_eq!(u.total_packets(Dir::Rx), THREADS * PACKETS / 100, "{a}");
+        assert_eq!(u.total_packets(Dir::Rx), threads * PACKETS / 100, "{a}");
     }
     let v6: Vec<_> = total
         .iter()
         .filter(|(h, _)| matches!(h, Host::Addr(IpAddr::V6(_))))
         .collect();
-    assert_eq!(v6.len() as u64, THREADS * COLD);
+    assert_eq!(v6.len() as u64, threads * COLD);
     assert!(v6
         .iter()
         .all(|(_, u)| u.total_packets(Dir::Tx) == PACKETS / COLD));
     // the statistics handed out with the drains add up too
-    assert_eq!(stats.accounted, THREADS * PACKETS);
-    assert_eq!(stats.bytes, THREADS * PACKETS * 111);
-    assert_eq!(counters.stats().accounted, THREADS * PACKETS);
+    assert_eq!(stats.accounted, threads * PACKETS);
+    assert_eq!(stats.bytes, threads * PACKETS * 111);
+    assert_eq!(counters.stats().accounted, threads * PACKETS);
+}
+
+#[test]
+fn one_writer_serves_the_drains_asked_while_it_counts_and_loses_nothing() {
+    let counters = Counters::one_writer(layout(
+        &["198.51.100.0/24", "10.0.0.0/8", "2001:db8:100::/56"],
+        16_384,
+    ));
+    // asked before the writer exists: the asker drains
+    assert!(counters.drain().hosts.is_empty());
+    let mut writer = counters.writer();
+    let done = Arc::new(AtomicBool::new(false));
+    let drainer = {
+        let counters = Arc::clone(&counters);
+        let done = Arc::clone(&done);
+        std::thread::spawn(move || {
+            let mut got = HashMap::new();
+            let mut stats = PacketStats::default();
+            let mut drains = 0;
+            while !done.load(Relaxed) {
+                let d = counters.drain();
+                stats.merge(&d.stats);
+                sum(&mut got, d);
+                drains += 1;
+            }
+            (got, stats, drains)
+        })
+    };
+    // the writer counts on its own thread, serving drains between batches, then goes away with
+    // counts it has not handed over
+    std::thread::spawn(move || {
+        hammer(&mut writer, 0);
+        let late = v4("198.51.100.250");
+        writer.batch().add(0, late, Dir::Tx, Proto::Udp, None, 77);
+    })
+    .join()
+    .unwrap();
+    done.store(true, Relaxed);
+    let (mut total, mut stats, drains) = drainer.join().unwrap();
+    // the writer is gone: this drain is done here
+    let last = counters.drain();
+    stats.merge(&last.stats);
+    sum(&mut total, last);
+    assert!(drains > 1, "the drainer ran {drains} times");
+    let late = total[&Host::Addr("198.51.100.250".parse().unwrap())];
+    assert_eq!(
+        (late.total_bytes(Dir::Tx), late.total_packets(Dir::Tx)),
+        (77, 1)
+    );
+    check_hammered(&counters, 1, &total, &stats);
 }
 
 #[test]

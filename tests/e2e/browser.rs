@@ -98,7 +98,14 @@ impl Browser {
             .send(Message::text(msg.to_string()))
             .expect("send to chromium");
         loop {
-            let m = self.ws.read().expect("read from chromium");
+            let m = match self.ws.read() {
+                Ok(m) => m,
+                // a signal to the test process cut the read short: read again
+                Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::Interrupted => {
+                    continue
+                }
+                Err(e) => panic!("read from chromium: {e}"),
+            };
             let Ok(text) = m.into_text() else { continue };
             let v: Value = serde_json::from_str(text.as_str()).unwrap_or(Value::Null);
             if v["id"] == json!(id) {

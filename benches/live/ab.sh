@@ -6,7 +6,8 @@
 # Usage, as root: benches/live/ab.sh TOOL THREADS PACKETS CFG
 #   TOOL: a bwacct binary | bandwidthd | floor (floor.c, built here);  THREADS: capture.threads
 #   CFG: a trafgen configuration from trafgen_cfg.py (local networks 198.51.100.0/24 and
-#   2001:db8:100::/56, as run.sh makes it).  Env: GUARD=1 adds a [guard] section to bwacct's.
+#   2001:db8:100::/56, as run.sh makes it; run.sh also installs trafgen and BandwidthD; the floor
+#   needs gcc and libpcap-dev).  Env: GUARD=1 adds a [guard] section to bwacct's.
 set -euo pipefail
 tool=$1 threads=$2 packets=$3 cfg=$4
 here=$(cd "$(dirname "$0")" && pwd)

@@ -77,18 +77,15 @@ fn one_packet(batch: &Batch<'_>, t: u64, i: u64) {
     });
 }
 
-#[test]
-fn many_writers_one_hot_ip_exact_after_repeated_drains() {
-    // a /24 (direct), a /8 (hashed v4) and an IPv6 /56 (hashed v6)
-    let counters = Counters::new(layout(
-        &["198.51.100.0/24", "10.0.0.0/8", "2001:db8:100::/56"],
-        16_384,
-    ));
-    // more writers than cores; the last one starts late and leaves early, while drains run
-    const THREADS: u64 = 8;
+/// Runs `write` while another thread drains `counters` in a loop, then drains once more (the
+/// writers are gone) and returns the sum of every drain, checking that drains ran meanwhile.
+fn drained_while(
+    counters: &Arc<Counters>,
+    write: impl FnOnce(),
+) -> (HashMap<Host, Usage>, PacketStats) {
     let done = Arc::new(AtomicBool::new(false));
     let drainer = {
-        let counters = Arc::clone(&counters);
+        let counters = Arc::clone(counters);
         let done = Arc::clone(&done);
         std::thread::spawn(move || {
             let mut got = HashMap::new();
@@ -103,26 +100,41 @@ fn many_writers_one_hot_ip_exact_after_repeated_drains() {
             (got, stats, drains)
         })
     };
-    let writers: Vec<_> = (0..THREADS)
-        .map(|t| {
-            let counters = Arc::clone(&counters);
-            std::thread::spawn(move || {
-                if t == THREADS - 1 {
-                    std::thread::sleep(std::time::Duration::from_millis(20));
-                }
-                hammer(&mut counters.writer(), t);
-            })
-        })
-        .collect();
-    for w in writers {
-        w.join().unwrap();
-    }
+    write();
     done.store(true, Relaxed);
     let (mut total, mut stats, drains) = drainer.join().unwrap();
     let last = counters.drain();
     stats.merge(&last.stats);
     sum(&mut total, last);
     assert!(drains > 1, "the drainer ran {drains} times");
+    (total, stats)
+}
+
+#[test]
+fn many_writers_one_hot_ip_exact_after_repeated_drains() {
+    // a /24 (direct), a /8 (hashed v4) and an IPv6 /56 (hashed v6)
+    let counters = Counters::new(layout(
+        &["198.51.100.0/24", "10.0.0.0/8", "2001:db8:100::/56"],
+        16_384,
+    ));
+    // more writers than cores; the last one starts late and leaves early, while drains run
+    const THREADS: u64 = 8;
+    let (total, stats) = drained_while(&counters, || {
+        let writers: Vec<_> = (0..THREADS)
+            .map(|t| {
+                let counters = Arc::clone(&counters);
+                std::thread::spawn(move || {
+                    if t == THREADS - 1 {
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
+                    hammer(&mut counters.writer(), t);
+                })
+            })
+            .collect();
+        for w in writers {
+            w.join().unwrap();
+        }
+    });
     check_hammered(&counters, THREADS, &total, &stats);
 }
 
@@ -179,39 +191,17 @@ fn one_writer_serves_the_drains_asked_while_it_counts_and_loses_nothing() {
     // asked before the writer exists: the asker drains
     assert!(counters.drain().hosts.is_empty());
     let mut writer = counters.writer();
-    let done = Arc::new(AtomicBool::new(false));
-    let drainer = {
-        let counters = Arc::clone(&counters);
-        let done = Arc::clone(&done);
+    let (total, stats) = drained_while(&counters, || {
+        // the writer counts on its own thread, serving drains between batches, then goes
+        // away with counts it has not handed over (the last drain, here, finds them)
         std::thread::spawn(move || {
-            let mut got = HashMap::new();
-            let mut stats = PacketStats::default();
-            let mut drains = 0;
-            while !done.load(Relaxed) {
-                let d = counters.drain();
-                stats.merge(&d.stats);
-                sum(&mut got, d);
-                drains += 1;
-            }
-            (got, stats, drains)
+            hammer(&mut writer, 0);
+            let late = v4("198.51.100.250");
+            writer.batch().add(0, late, Dir::Tx, Proto::Udp, None, 77);
         })
-    };
-    // the writer counts on its own thread, serving drains between batches, then goes away with
-    // counts it has not handed over
-    std::thread::spawn(move || {
-        hammer(&mut writer, 0);
-        let late = v4("198.51.100.250");
-        writer.batch().add(0, late, Dir::Tx, Proto::Udp, None, 77);
-    })
-    .join()
-    .unwrap();
-    done.store(true, Relaxed);
-    let (mut total, mut stats, drains) = drainer.join().unwrap();
-    // the writer is gone: this drain is done here
-    let last = counters.drain();
-    stats.merge(&last.stats);
-    sum(&mut total, last);
-    assert!(drains > 1, "the drainer ran {drains} times");
+        .join()
+        .unwrap();
+    });
     let late = total[&Host::Addr("198.51.100.250".parse().unwrap())];
     assert_eq!(
         (late.total_bytes(Dir::Tx), late.total_packets(Dir::Tx)),

@@ -471,37 +471,33 @@ fn pad_to_wire(from: &std::path::Path, to: &std::path::Path) {
     out.flush().unwrap();
 }
 
-#[test]
-fn live_capture_on_several_threads_counts_a_replayed_capture_exactly() {
-    if !is_root() {
-        eprintln!("SKIPPED: live capture in network namespaces needs root (CI runs it as root)");
-        return;
-    }
-    let net = Netns::new("fan");
-    // frames of up to 1500 bytes of IP behind two VLAN tags
+/// Replays realistic-eth-3k (padded to its wire length; up to 1500 bytes of IP behind two VLAN
+/// tags, hence MTU 9000) from B at `pps` while `bwacct run` captures on A with the `[capture]`
+/// section `capture` makes of A's interface and `accounting` added to `[accounting]`; checks
+/// every host against the truth and returns the run's summary and its directory (the store).
+fn replay_realistic_exactly(
+    name: &str,
+    capture: impl FnOnce(&str) -> String,
+    accounting: &str,
+    pps: u32,
+) -> (String, tempfile::TempDir) {
+    let net = Netns::new(name);
     for (ns, ifc) in [(&net.a, &net.if_a), (&net.b, &net.if_b)] {
         sh(&["ip", "-n", ns, "link", "set", ifc, "mtu", "9000"]);
     }
     let dir = tempfile::tempdir().unwrap();
     let frames = dir.path().join("frames.pcap");
     pad_to_wire(&data("realistic-eth-3k.pcap"), &frames);
-    const THREADS: usize = 3;
     let cfg = config(
         dir.path(),
         &["198.51.100.0/24", "2001:db8:100::/56"],
-        &format!(
-            "[capture]\ninterfaces = [\"{}\"]\nthreads = {THREADS}\npin = true\n",
-            net.if_a
-        ),
+        &capture(&net.if_a),
     );
-    let summary = run_during_replay(&net, &cfg, &frames, 5000);
-    let per_thread = thread_received(&summary);
-    assert_eq!(per_thread.len(), THREADS, "{summary}");
-    assert!(
-        per_thread.iter().filter(|&&n| n > 0).count() >= 2,
-        "the fanout spread nothing: {summary}"
-    );
-    assert!(per_thread.iter().sum::<u64>() >= 3000, "{summary}");
+    let text = std::fs::read_to_string(&cfg)
+        .unwrap()
+        .replace("[accounting]\n", &format!("[accounting]\n{accounting}"));
+    std::fs::write(&cfg, text).unwrap();
+    let summary = run_during_replay(&net, &cfg, &frames, pps);
 
     let truth: serde_json::Value =
         serde_json::from_slice(&std::fs::read(data("realistic-eth-3k.pcap.truth.json")).unwrap())
@@ -513,6 +509,29 @@ fn live_capture_on_several_threads_counts_a_replayed_capture_exactly() {
         diffs.len(),
         &diffs[..diffs.len().min(20)]
     );
+    (summary, dir)
+}
+
+#[test]
+fn live_capture_on_several_threads_counts_a_replayed_capture_exactly() {
+    if !is_root() {
+        eprintln!("SKIPPED: live capture in network namespaces needs root (CI runs it as root)");
+        return;
+    }
+    const THREADS: usize = 3;
+    let (summary, _dir) = replay_realistic_exactly(
+        "fan",
+        |ifc| format!("[capture]\ninterfaces = [\"{ifc}\"]\nthreads = {THREADS}\npin = true\n"),
+        "",
+        5000,
+    );
+    let per_thread = thread_received(&summary);
+    assert_eq!(per_thread.len(), THREADS, "{summary}");
+    assert!(
+        per_thread.iter().filter(|&&n| n > 0).count() >= 2,
+        "the fanout spread nothing: {summary}"
+    );
+    assert!(per_thread.iter().sum::<u64>() >= 3000, "{summary}");
 }
 
 #[test]
@@ -521,39 +540,17 @@ fn live_capture_on_one_thread_drains_at_every_interval_and_counts_exactly() {
         eprintln!("SKIPPED: live capture in network namespaces needs root (CI runs it as root)");
         return;
     }
-    let net = Netns::new("one");
-    for (ns, ifc) in [(&net.a, &net.if_a), (&net.b, &net.if_b)] {
-        sh(&["ip", "-n", ns, "link", "set", ifc, "mtu", "9000"]);
-    }
-    let dir = tempfile::tempdir().unwrap();
-    let frames = dir.path().join("frames.pcap");
-    pad_to_wire(&data("realistic-eth-3k.pcap"), &frames);
     // one capture thread (plain adds, drained by that thread when the flush thread asks) and
     // one-second intervals: the 3,000 frames at 1,000/s cross at least two boundaries
-    let cfg = config(
-        dir.path(),
-        &["198.51.100.0/24", "2001:db8:100::/56"],
-        &format!("[capture]\ninterfaces = [\"{}\"]\nthreads = 1\n", net.if_a),
+    let (summary, dir) = replay_realistic_exactly(
+        "one",
+        |ifc| format!("[capture]\ninterfaces = [\"{ifc}\"]\nthreads = 1\n"),
+        "interval_s = 1\n",
+        1000,
     );
-    let text = std::fs::read_to_string(&cfg)
-        .unwrap()
-        .replace("[accounting]\n", "[accounting]\ninterval_s = 1\n");
-    std::fs::write(&cfg, text).unwrap();
-    let summary = run_during_replay(&net, &cfg, &frames, 1000);
-
     let db = rusqlite::Connection::open(dir.path().join("bw.db")).unwrap();
     let intervals: i64 = db
         .query_row("SELECT COUNT(DISTINCT ts) FROM samples", [], |r| r.get(0))
         .unwrap();
     assert!(intervals >= 3, "{intervals} intervals written: {summary}");
-    let truth: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(data("realistic-eth-3k.pcap.truth.json")).unwrap())
-            .unwrap();
-    let diffs = diff_truth(&report_all(&cfg), &truth);
-    assert!(
-        diffs.is_empty(),
-        "{} differences: {:?}",
-        diffs.len(),
-        &diffs[..diffs.len().min(20)]
-    );
 }

@@ -7,11 +7,12 @@ use bwacct::account::{Accountant, CountMode};
 use bwacct::classify::{LocalNets, PortTable};
 use bwacct::config::default_ports;
 use bwacct::config::Config;
-use bwacct::counters::{Counters, Layout};
+use bwacct::counters::{Counters, Layout, Writer};
 use bwacct::guard::{Observer, Policy};
 use bwacct::parse::{self, LinkType};
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{criterion_group, Criterion, Throughput};
 use std::sync::Arc;
+use std::time::Instant;
 
 fn frames(file: &str) -> (LinkType, Vec<(Vec<u8>, u32)>) {
     let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
@@ -46,6 +47,47 @@ fn guard_policy() -> Policy {
     Policy::new(&cfg, &guard)
 }
 
+/// One pass over `frames` into exclusive counters, without the guard.
+fn count_pass(acct: &Accountant, counters: &Writer, link: LinkType, frames: &[(Vec<u8>, u32)]) {
+    let batch = counters.batch();
+    for (data, len) in frames {
+        acct.process(&batch, link, data, *len);
+    }
+}
+
+/// One pass with the guard looking at every frame, as live capture calls them.
+fn guard_pass(
+    acct: &Accountant,
+    counters: &Writer,
+    observer: &mut Observer,
+    link: LinkType,
+    frames: &[(Vec<u8>, u32)],
+) {
+    let batch = counters.batch();
+    for (data, len) in frames {
+        let decoded = parse::decode(link, data, *len);
+        observer.frame(0, link, data, *len, &decoded);
+        acct.count(&batch, decoded, *len);
+    }
+}
+
+fn observer(nets: &Arc<LocalNets>) -> Observer {
+    let policy = guard_policy();
+    Observer::new(
+        &policy.guard,
+        Arc::clone(&policy.bound),
+        Arc::clone(nets),
+        CountMode::Ip,
+        "bench",
+    )
+}
+
+const FILES: [&str; 3] = [
+    "realistic-eth-3k.pcap",
+    "small-eth-2k.pcap",
+    "adversarial-eth-4k.pcap",
+];
+
 fn bench(c: &mut Criterion) {
     // plotters (criterion's plots) draws text with bwacct's embedded font: no system fonts
     bwacct::graph::register_fonts().expect("embedded font");
@@ -53,11 +95,7 @@ fn bench(c: &mut Criterion) {
     let nets = Arc::new(LocalNets::new(&l.nets, l.ipv6_prefix));
     let ports = Arc::new(PortTable::new(&default_ports()));
     let mut group = c.benchmark_group("packet_path");
-    for file in [
-        "realistic-eth-3k.pcap",
-        "small-eth-2k.pcap",
-        "adversarial-eth-4k.pcap",
-    ] {
+    for file in FILES {
         let (link, frames) = frames(file);
         let acct = Accountant::new(Arc::clone(&nets), Arc::clone(&ports), CountMode::Ip);
         group.throughput(Throughput::Elements(frames.len() as u64));
@@ -66,37 +104,18 @@ fn bench(c: &mut Criterion) {
         let mut passes = 0u32;
         group.bench_function(format!("exclusive/{file}"), |b| {
             b.iter(|| {
-                {
-                    let batch = exclusive.batch();
-                    for (data, len) in &frames {
-                        acct.process(&batch, link, data, *len);
-                    }
-                }
+                count_pass(&acct, &exclusive, link, &frames);
                 passes += 1;
                 if passes % 100 == 0 {
                     exclusive.drain();
                 }
             })
         });
-        let policy = guard_policy();
-        let mut observer = Observer::new(
-            &policy.guard,
-            Arc::clone(&policy.bound),
-            Arc::clone(&nets),
-            CountMode::Ip,
-            "bench",
-        );
+        let mut observer = observer(&nets);
         let mut guarded = Counters::exclusive(layout());
         group.bench_function(format!("guard/{file}"), |b| {
             b.iter(|| {
-                {
-                    let batch = guarded.batch();
-                    for (data, len) in &frames {
-                        let decoded = parse::decode(link, data, *len);
-                        observer.frame(0, link, data, *len, &decoded);
-                        acct.count(&batch, decoded, *len);
-                    }
-                }
+                guard_pass(&acct, &guarded, &mut observer, link, &frames);
                 passes += 1;
                 if passes % 100 == 0 {
                     guarded.drain();
@@ -124,5 +143,79 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
+/// Pairs of passes compared in `guard_overhead`, after a tenth as many to warm up.
+const PAIRS: usize = 20_000;
+
+/// The median of a sample (sorted here).
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+/// The guard's cost against counting alone, measured pair by pair on one set of counters: each
+/// pair times one pass without and one with the guard back to back, so that what the machine
+/// does meanwhile (other guests, clock changes) hits both alike. Pairs alternate the order, and
+/// the pass that repeats the kind of the pass before it runs faster (warm branch history), so
+/// the overhead is the geometric mean of the two orders' median ratios. Runs, alone, when
+/// `guard_overhead` is among the bench's arguments.
+fn guard_overhead() {
+    let l = layout();
+    let nets = Arc::new(LocalNets::new(&l.nets, l.ipv6_prefix));
+    let ports = Arc::new(PortTable::new(&default_ports()));
+    let acct = Accountant::new(Arc::clone(&nets), Arc::clone(&ports), CountMode::Ip);
+    for file in FILES {
+        let (link, frames) = frames(file);
+        let mut counters = Counters::exclusive(layout());
+        let mut observer = observer(&nets);
+        // [without the guard first, guard first]
+        let mut ratios = [Vec::new(), Vec::new()];
+        let (mut without, mut with) = (Vec::new(), Vec::new());
+        for i in 0..PAIRS + PAIRS / 10 {
+            let time = |f: &mut dyn FnMut()| {
+                let t = Instant::now();
+                f();
+                t.elapsed().as_secs_f64()
+            };
+            let mut plain = || count_pass(&acct, &counters, link, &frames);
+            let mut guarded = || guard_pass(&acct, &counters, &mut observer, link, &frames);
+            let (a, b) = if i % 2 == 0 {
+                let a = time(&mut plain);
+                (a, time(&mut guarded))
+            } else {
+                let b = time(&mut guarded);
+                (time(&mut plain), b)
+            };
+            if i >= PAIRS / 10 {
+                ratios[i % 2].push(b / a);
+                without.push(a);
+                with.push(b);
+            }
+            // an interval boundary every 100 passes, as in the criterion cases
+            if i % 100 == 99 {
+                counters.drain();
+                observer.rotate(0, None);
+            }
+        }
+        let [first, second] = ratios.map(|mut r| median(&mut r));
+        println!(
+            "guard_overhead/{file}: median pass {:.1} µs without the guard, {:.1} µs with it; \
+             overhead {:+.1} % (median ratio {:+.1} % with the plain pass first, {:+.1} % guard first)",
+            median(&mut without) * 1e6,
+            median(&mut with) * 1e6,
+            ((first * second).sqrt() - 1.0) * 100.0,
+            (first - 1.0) * 100.0,
+            (second - 1.0) * 100.0,
+        );
+    }
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if std::env::args().any(|a| a == "guard_overhead") {
+        guard_overhead();
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

@@ -41,8 +41,8 @@ impl Accountant {
         self.count(batch, parse::decode(link, frame, wire_len), wire_len);
     }
 
-    /// Counts one frame already decoded.
-    #[inline]
+    /// Counts one frame already decoded (always inlined: see [`parse::decode`]).
+    #[inline(always)]
     pub fn count(&self, batch: &Batch<'_>, decoded: Decoded, wire_len: u32) {
         let facts = match decoded {
             Decoded::Ip(facts) => facts,

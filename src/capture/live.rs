@@ -5,7 +5,7 @@
 //! the kernel filter and each frame is also shown to the thread's guard tap.
 
 use super::{bpf_filters, fanout, spread, CaptureError};
-use crate::account::Accountant;
+use crate::account::{Accountant, Deferred};
 use crate::config;
 use crate::counters::Writer;
 use crate::guard::service::Tap;
@@ -474,7 +474,7 @@ fn read(
     writer: &Writer,
     tap: Option<&mut Tap>,
 ) -> Result<usize, pcap::Error> {
-    let mut batch = None;
+    let mut counting = Deferred::new(acct, writer);
     let mut early = |h: &pcap::PacketHeader| {
         let early = joined_us != 0 && h.ts.tv_sec * 1_000_000 + h.ts.tv_usec < joined_us;
         *skipped += u64::from(early);
@@ -482,23 +482,20 @@ fn read(
     };
     match tap {
         None => cap.dispatch(None, |p| {
-            if early(p.header) {
-                return;
+            if !early(p.header) {
+                counting.process(link, p.data, p.header.len);
             }
-            let b = batch.get_or_insert_with(|| writer.batch());
-            acct.process(b, link, p.data, p.header.len);
         }),
         Some(tap) => {
             let r = cap.dispatch(None, |p| {
                 if early(p.header) {
                     return;
                 }
-                let b = batch.get_or_insert_with(|| writer.batch());
                 let decoded = parse::decode(link, p.data, p.header.len);
                 // a frame belongs to the interval of its kernel timestamp
                 tap.clock(p.header.ts.tv_sec);
                 tap.frame(p.header.ts.tv_sec, link, p.data, p.header.len, &decoded);
-                acct.count(b, decoded, p.header.len);
+                counting.count(decoded, p.header.len);
             });
             tap.clock(wall_clock());
             r

@@ -346,6 +346,18 @@ impl Drop for Batch<'_> {
     }
 }
 
+/// One host's counter row, found in an open batch.
+#[derive(Clone, Copy)]
+pub struct Row<'a>(&'a Cells);
+
+impl Row<'_> {
+    /// Asks the processor to bring in the cells a packet of this class will add to.
+    #[inline(always)]
+    pub fn prefetch(self, dir: Dir, proto: Proto, app: Option<App>) {
+        cells::prefetch(self.0, dir, proto, app);
+    }
+}
+
 /// What happened to one frame, for the statistics.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -359,14 +371,25 @@ impl<'a> Batch<'a> {
     /// Counts one packet for one local host.
     #[inline(always)]
     pub fn add(&self, net: NetId, key: u128, dir: Dir, proto: Proto, app: Option<App>, bytes: u64) {
+        if let Some(row) = self.row(net, key) {
+            self.add_to(row, dir, proto, app, bytes);
+        }
+    }
+
+    /// The counter row of one local host (made if new), for [`Batch::add_to`] while this batch
+    /// is open.
+    #[inline(always)]
+    pub fn row(&self, net: NetId, key: u128) -> Option<Row<'a>> {
         let counters: &'a Counters = &self.writer.counters;
-        if let Some(row) = counters.row(self.gen, net, key) {
-            match counters.sharing {
-                Sharing::Shared => self.add_shared(row, dir, proto, app, bytes),
-                Sharing::Exclusive => {
-                    cells::add(row, Sharing::Exclusive, dir, proto, app, bytes, 1)
-                }
-            }
+        counters.row(self.gen, net, key).map(Row)
+    }
+
+    /// Counts one packet into a row of this batch.
+    #[inline(always)]
+    pub fn add_to(&self, row: Row<'a>, dir: Dir, proto: Proto, app: Option<App>, bytes: u64) {
+        match self.writer.counters.sharing {
+            Sharing::Shared => self.add_shared(row.0, dir, proto, app, bytes),
+            Sharing::Exclusive => cells::add(row.0, Sharing::Exclusive, dir, proto, app, bytes, 1),
         }
     }
 

@@ -174,10 +174,13 @@ impl<'a> Deferred<'a> {
         let batch = self.batch.get_or_insert_with(|| writer.batch());
         let resolved = self.acct.resolve(batch, decoded, wire_len);
         resolved.prefetch();
-        if let Some(slot) = self.held.get_mut(self.next) {
-            if let Some(oldest) = slot.replace(resolved) {
-                oldest.apply(batch);
+        match self.held.get_mut(self.next) {
+            Some(slot) => {
+                if let Some(oldest) = slot.replace(resolved) {
+                    oldest.apply(batch);
+                }
             }
+            None => resolved.apply(batch),
         }
         self.next = (self.next + 1) % DEPTH;
     }
@@ -196,18 +199,18 @@ impl Drop for Deferred<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::file::FileSource;
     use crate::config::default_ports;
     use crate::counters::{Counters, Drained, Layout};
 
     fn frames(file: &str) -> (LinkType, Vec<(Vec<u8>, u32)>) {
         let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
-        let mut cap = pcap::Capture::from_file(&path).unwrap();
-        let link = LinkType::from_dlt(cap.get_datalink().0).unwrap();
+        let mut src = FileSource::open(&path).unwrap();
         let mut out = Vec::new();
-        while let Ok(p) = cap.next_packet() {
-            out.push((p.data.to_vec(), p.header.len));
+        while let Some(p) = src.next_packet().unwrap() {
+            out.push((p.data.to_vec(), p.wire_len));
         }
-        (link, out)
+        (src.link(), out)
     }
 
     fn sorted(mut d: Drained) -> Drained {

@@ -46,21 +46,20 @@ pub fn add(
 /// Asks the processor to bring in the cells [`add`] would touch (a hint: no effect on the values).
 #[inline(always)]
 pub fn prefetch(cells: &Cells, dir: Dir, proto: Proto, app: Option<App>) {
+    hint(cells.get(proto_cell(dir, proto)));
+    if let Some(app) = app {
+        hint(cells.get(app_cell(dir, app)));
+    }
+}
+
+/// Asks the processor to bring the cache line of one cell into its nearest cache.
+#[inline(always)]
+fn hint(cell: Option<&AtomicU64>) {
     #[cfg(target_arch = "x86_64")]
-    {
+    if let Some(cell) = cell {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        let at = |i: usize| {
-            cells
-                .get(i)
-                .map_or(std::ptr::null(), |c| c.as_ptr() as *const i8)
-        };
         // SAFETY: a prefetch never faults and changes no memory; SSE is in every x86-64.
-        unsafe {
-            _mm_prefetch::<_MM_HINT_T0>(at(proto_cell(dir, proto)));
-            if let Some(app) = app {
-                _mm_prefetch::<_MM_HINT_T0>(at(app_cell(dir, app)));
-            }
-        }
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(cell.as_ptr().cast::<i8>()) };
     }
 }
 

@@ -1,9 +1,12 @@
 //! The packet path (decode + classify + count) on real frames from the test captures, in
 //! packets per second: a realistic mix and minimum-size frames, exclusive and shared counters,
 //! and with the layer-2 guard looking at every frame (`guard/`), as live capture does with
-//! `[guard]`: source MAC table, ARP, sampled bindings, bound customers' source check.
+//! `[guard]`: source MAC table, ARP, sampled bindings, bound customers' source check. Two
+//! paired comparisons run alone when named: `guard_overhead` (the guard against counting
+//! alone) and `deferral` (live capture's deferred counting against counting at once, on hosts
+//! that fit in the caches and on hosts that do not).
 
-use bwacct::account::{Accountant, CountMode};
+use bwacct::account::{Accountant, CountMode, Deferred};
 use bwacct::classify::{LocalNets, PortTable};
 use bwacct::config::default_ports;
 use bwacct::config::Config;
@@ -209,11 +212,164 @@ fn guard_overhead() {
     }
 }
 
+/// Distinct local IPv6 hosts in `deferral`'s traffic (their rows and key slots span far more
+/// than the caches), and its frames per pass and per ring read.
+const SPREAD_HOSTS: u64 = 50_000;
+const SPREAD_FRAMES: usize = 200_000;
+const RING_READ: usize = 1_000;
+
+/// Minimum-size UDP frames between random local hosts (IPv6 over [`SPREAD_HOSTS`] addresses,
+/// IPv4 over the /24) and remote ones, both directions, in random order.
+fn spread_frames() -> Vec<(Vec<u8>, u32)> {
+    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mac = [2, 0, 0, 0, 0, 1];
+    (0..SPREAD_FRAMES)
+        .map(|_| {
+            let r = next();
+            let body = [0u8; 18];
+            let mut out = Vec::new();
+            let eth = etherparse::PacketBuilder::ethernet2(mac, mac);
+            let (local6, remote6) = (
+                0x2001_0db8_0100_0000_0000_0000_0000_0000u128 | u128::from(r % SPREAD_HOSTS),
+                0x2001_0db8_ff00_0000_0000_0000_0000_0007u128,
+            );
+            let (local4, remote4) = ([198, 51, 100, 1 + (r >> 20) as u8 % 254], [203, 0, 113, 7]);
+            let built = match r >> 40 & 3 {
+                0 => eth.ipv6(local6.to_be_bytes(), remote6.to_be_bytes(), 64),
+                1 => eth.ipv6(remote6.to_be_bytes(), local6.to_be_bytes(), 64),
+                2 => eth.ipv4(local4, remote4, 64),
+                _ => eth.ipv4(remote4, local4, 64),
+            };
+            built
+                .udp(40_000, 443)
+                .write(&mut out, &body)
+                .expect("frame");
+            let len = out.len() as u32;
+            (out, len)
+        })
+        .collect()
+}
+
+/// Deferred counting (`account::Deferred`, live capture and replay) against counting each
+/// frame at once: paired passes as in `guard_overhead`, each pass read in rings of
+/// [`RING_READ`] frames; on traffic whose hosts do not fit in the caches, into shared counters
+/// (live capture) and exclusive ones (replay), and on the test captures (exclusive). Runs,
+/// alone, when `deferral` is among the bench's arguments.
+fn deferral() {
+    let l = layout();
+    let nets = Arc::new(LocalNets::new(&l.nets, l.ipv6_prefix));
+    let ports = Arc::new(PortTable::new(&default_ports()));
+    let acct = Accountant::new(nets, ports, CountMode::Ip);
+    let spread = spread_frames();
+    let shared = Counters::new(layout());
+    compare_deferral(
+        &format!("{SPREAD_HOSTS}-ipv6-hosts/shared"),
+        &acct,
+        LinkType::Ethernet,
+        &spread,
+        shared.writer(),
+        60,
+        &mut |_| drop(shared.drain()),
+    );
+    let exclusive = Counters::exclusive(layout());
+    compare_deferral(
+        &format!("{SPREAD_HOSTS}-ipv6-hosts/exclusive"),
+        &acct,
+        LinkType::Ethernet,
+        &spread,
+        exclusive,
+        60,
+        &mut |w| drop(w.drain()),
+    );
+    for file in FILES {
+        let (link, frames) = frames(file);
+        let exclusive = Counters::exclusive(layout());
+        let pairs = 40 * SPREAD_FRAMES / frames.len();
+        compare_deferral(file, &acct, link, &frames, exclusive, pairs, &mut |w| {
+            drop(w.drain())
+        });
+    }
+}
+
+/// One of `deferral`'s comparisons: `pairs` pairs of passes over `frames` into `writer`'s
+/// counters, drained every 10 pairs.
+fn compare_deferral(
+    name: &str,
+    acct: &Accountant,
+    link: LinkType,
+    frames: &[(Vec<u8>, u32)],
+    mut writer: Writer,
+    pairs: usize,
+    drain: &mut dyn FnMut(&mut Writer),
+) {
+    let mut ratios = [Vec::new(), Vec::new()];
+    let (mut at_once, mut deferred) = (Vec::new(), Vec::new());
+    for i in 0..pairs + pairs / 10 {
+        let time = |f: &mut dyn FnMut()| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64()
+        };
+        let mut plain = || {
+            for read in frames.chunks(RING_READ) {
+                let batch = writer.batch();
+                for (data, len) in read {
+                    acct.process(&batch, link, data, *len);
+                }
+            }
+        };
+        let mut later = || {
+            for read in frames.chunks(RING_READ) {
+                let mut counting = Deferred::new(acct, &writer);
+                for (data, len) in read {
+                    counting.process(link, data, *len);
+                }
+            }
+        };
+        let (a, b) = if i % 2 == 0 {
+            let a = time(&mut plain);
+            (a, time(&mut later))
+        } else {
+            let b = time(&mut later);
+            (time(&mut plain), b)
+        };
+        if i >= pairs / 10 {
+            ratios[i % 2].push(b / a);
+            at_once.push(a);
+            deferred.push(b);
+        }
+        if i % 10 == 9 {
+            drain(&mut writer);
+        }
+    }
+    let [first, second] = ratios.map(|mut r| median(&mut r));
+    let per = |v: &mut Vec<f64>| median(v) * 1e9 / frames.len() as f64;
+    println!(
+        "deferral/{name}: median {:.1} ns per frame counted at once, {:.1} ns deferred; \
+         deferred/at once {:.3} (median ratio {:.3} at once first, {:.3} deferred first)",
+        per(&mut at_once),
+        per(&mut deferred),
+        (first * second).sqrt(),
+        first,
+        second,
+    );
+}
+
 criterion_group!(benches, bench);
 
 fn main() {
     if std::env::args().any(|a| a == "guard_overhead") {
         guard_overhead();
+        return;
+    }
+    if std::env::args().any(|a| a == "deferral") {
+        deferral();
         return;
     }
     benches();

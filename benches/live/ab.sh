@@ -7,7 +7,9 @@
 #   TOOL: a bwacct binary | bandwidthd | floor (floor.c, built here);  THREADS: capture.threads
 #   CFG: a trafgen configuration from trafgen_cfg.py (local networks 198.51.100.0/24 and
 #   2001:db8:100::/56, as run.sh makes it; run.sh also installs trafgen and BandwidthD; the floor
-#   needs gcc and libpcap-dev).  Env: GUARD=1 adds a [guard] section to bwacct's.
+#   needs gcc and libpcap-dev), or a capture from gen_pcap.py (run.sh's realistic-N.pcap), which
+#   `tcpreplay -K` sends instead: its first PACKETS packets, at RATE packets/s (env, default top
+#   speed).  Env: GUARD=1 adds a [guard] section to bwacct's, PIN=1 sets capture.pin.
 set -euo pipefail
 tool=$1 threads=$2 packets=$3 cfg=$4
 here=$(cd "$(dirname "$0")" && pwd)
@@ -32,6 +34,7 @@ sensor = "ab"
 [capture]
 interfaces = ["bwbrx5"]
 threads = $threads
+${PIN:+pin = true}
 [accounting]
 local = ["198.51.100.0/24", "2001:db8:100::/56"]
 [storage]
@@ -58,8 +61,16 @@ cpu() { # user and system ticks, scheduler ns, over every process and thread
 }
 read -r u0 s0 r0 < <(cpu)
 t0=$(date +%s.%N)
-ip netns exec bwbgen5 trafgen --no-sock-mem --notouch-irq -o bwbtx5 -n "$packets" -c "$cfg" -P 1 -q > /dev/null 2>&1
-t1=$(date +%s.%N)
+if [[ $cfg == *.pcap ]]; then
+    rate=--topspeed
+    [[ -z ${RATE:-} ]] || rate=--pps=$RATE
+    ip netns exec bwbgen5 tcpreplay -K -i bwbtx5 "$rate" --limit="$packets" "$cfg" > "$dir/sent" 2>&1
+    # the preload is not sending time: the rate is tcpreplay's own figure
+    t1=$(awk -v p="$packets" '/Rated:/ {printf "%.6f", p / $(NF-1)}' "$dir/sent") t0=0
+else
+    ip netns exec bwbgen5 trafgen --no-sock-mem --notouch-irq -o bwbtx5 -n "$packets" -c "$cfg" -P 1 -q > /dev/null 2>&1
+    t1=$(date +%s.%N)
+fi
 sleep 1
 read -r u1 s1 r1 < <(cpu)
 kill -TERM $(pids) 2> /dev/null || true

@@ -256,11 +256,11 @@ fn spread_frames() -> Vec<(Vec<u8>, u32)> {
         .collect()
 }
 
-/// Deferred counting (`account::Deferred`, live capture and replay) against counting each
-/// frame at once: paired passes as in `guard_overhead`, each pass read in rings of
+/// Live capture's deferred counting (`account::Deferred`) against counting each frame at once
+/// (as replay does): paired passes as in `guard_overhead`, each pass read in rings of
 /// [`RING_READ`] frames; on traffic whose hosts do not fit in the caches, into shared counters
-/// (live capture) and exclusive ones (replay), and on the test captures (exclusive). Runs,
-/// alone, when `deferral` is among the bench's arguments.
+/// (as live capture has them) and exclusive ones (as replay has them), and on the test captures
+/// (exclusive). Runs, alone, when `deferral` is among the bench's arguments.
 fn deferral() {
     let l = layout();
     let nets = Arc::new(LocalNets::new(&l.nets, l.ipv6_prefix));

@@ -76,6 +76,8 @@ read -r u1 s1 r1 < <(cpu)
 kill -TERM $(pids) 2> /dev/null || true
 wait "$main" 2> /dev/null || true
 pkill -x bandwidthd || true
+# bwacct's kernel statistics at the stop (drops, if any)
+grep -o 'kernel received [0-9]* dropped [0-9]*' "$dir/log" | tail -1 || true
 hz=$(getconf CLK_TCK)
 printf '%s threads=%s packets=%s pkt/s=%.0f user_ns=%d sys_ns=%d run_ns=%d load=%s\n' \
     "$(basename "$tool")" "$threads" "$packets" "$(echo "$packets / ($t1 - $t0)" | bc -l)" \

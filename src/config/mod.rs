@@ -87,6 +87,8 @@ pub struct Capture {
     pub filter: String,
     pub buffer_bytes: u32,
     pub timeout_ms: u32,
+    /// The longest a capture thread waits after reading its ring before it looks again.
+    pub coalesce_ms: u32,
     /// Capture threads per interface, sharing its packets through a `PACKET_FANOUT` group.
     pub threads: u32,
     /// Pin each capture thread to one CPU.
@@ -157,7 +159,7 @@ impl Config {
         line(format!("config      {}", self.path.display()));
         line(format!("sensor      {}", self.sensor));
         line(format!(
-            "capture     {} (promiscuous {}, snaplen {}, buffer {} MiB, timeout {} ms, {} thread(s) per interface{}, fanout by {})",
+            "capture     {} (promiscuous {}, snaplen {}, buffer {} MiB, timeout {} ms, coalesce {} ms, {} thread(s) per interface{}, fanout by {})",
             if c.interfaces.is_empty() {
                 "libpcap's default device".to_owned()
             } else {
@@ -167,6 +169,7 @@ impl Config {
             c.snaplen,
             c.buffer_bytes >> 20,
             c.timeout_ms,
+            c.coalesce_ms,
             c.threads,
             if c.pin { ", pinned" } else { "" },
             match c.fanout {
@@ -415,6 +418,7 @@ impl Validator<'_> {
             filter,
             buffer_bytes: (self.int(&raw.buffer_mib, 64, 1, 2047)? as u32) << 20,
             timeout_ms: self.int(&raw.timeout_ms, 100, 1, 10_000)? as u32,
+            coalesce_ms: self.int(&raw.coalesce_ms, 50, 0, 1_000)? as u32,
             threads: self.int(
                 &raw.threads,
                 i64::from(crate::capture::fanout::default_threads()),

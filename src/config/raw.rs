@@ -39,6 +39,7 @@ pub struct RawCapture {
     pub filter: Option<Spanned<String>>,
     pub buffer_mib: Option<Spanned<i64>>,
     pub timeout_ms: Option<Spanned<i64>>,
+    pub coalesce_ms: Option<Spanned<i64>>,
     pub threads: Option<Spanned<i64>>,
     pub pin: Option<bool>,
     pub fanout: Option<Spanned<String>>,

@@ -21,6 +21,7 @@ fn a_minimal_config_gets_the_defaults() {
     assert!(c.capture.promiscuous);
     assert_eq!(c.capture.threads, crate::capture::fanout::default_threads());
     assert!(!c.capture.pin);
+    assert_eq!(c.capture.coalesce_ms, 50);
     assert_eq!(c.capture.fanout, crate::config::Fanout::Host);
     let t = Config::parse(
         Path::new("x.toml"),
@@ -93,6 +94,7 @@ fn broken_configs_name_file_line_key_and_problem() {
         ("sensor = \"dom0 a\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:1:", "sensor", "not a valid name"]),
         ("[capture]\ninterfaces = [\"eth0; rm -rf /\"]\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.interfaces", "not a valid interface name"]),
         ("[capture]\nsnaplen = 10\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.snaplen", "out of range"]),
+        ("[capture]\ncoalesce_ms = 1001\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.coalesce_ms", "out of range: expected 0 to 1000"]),
         ("[capture]\nthreads = 0\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.threads", "out of range: expected 1 to 256"]),
         ("[capture]\nfanout = \"cpu\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.fanout", "\"cpu\" is not a fanout"]),
         ("[capture]\npin = \"yes\"\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n", &["test.toml:2:", "capture.pin", "invalid type"]),

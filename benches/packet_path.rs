@@ -146,7 +146,7 @@ fn bench(c: &mut Criterion) {
     group.finish();
 }
 
-/// Pairs of passes compared in `guard_overhead`, after a tenth as many to warm up.
+/// Pairs of passes compared in `guard_overhead`.
 const PAIRS: usize = 20_000;
 
 /// The median of a sample (sorted here).
@@ -155,11 +155,71 @@ fn median(v: &mut [f64]) -> f64 {
     v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
 }
 
-/// The guard's cost against counting alone, measured pair by pair on one set of counters: each
-/// pair times one pass without and one with the guard back to back, so that what the machine
-/// does meanwhile (other guests, clock changes) hits both alike. Pairs alternate the order, and
-/// the pass that repeats the kind of the pass before it runs faster (warm branch history), so
-/// the overhead is the geometric mean of the two orders' median ratios. Runs, alone, when
+/// What [`paired`] measured: the median time of each kind of pass, and the median ratio of the
+/// second kind to the first with the first kind run first and with it run second.
+struct Paired {
+    first: f64,
+    second: f64,
+    ratio_first_first: f64,
+    ratio_second_first: f64,
+}
+
+impl Paired {
+    /// The second kind against the first with the order's effect cancelled: the pass that
+    /// repeats the kind of the pass before it runs faster (warm branch history), so this is the
+    /// geometric mean of the two orders' median ratios.
+    fn ratio(&self) -> f64 {
+        (self.ratio_first_first * self.ratio_second_first).sqrt()
+    }
+}
+
+/// Times `pairs` pairs of passes on one `state`, each pair one pass of each kind back to back
+/// (so that what the machine does meanwhile, other guests or clock changes, hits both alike),
+/// the order alternating, after a tenth as many to warm up; `between` runs after every
+/// `every`-th pair (an interval boundary).
+fn paired<S>(
+    state: &mut S,
+    pairs: usize,
+    every: usize,
+    first: &mut dyn FnMut(&mut S),
+    second: &mut dyn FnMut(&mut S),
+    between: &mut dyn FnMut(&mut S),
+) -> Paired {
+    let time = |f: &mut dyn FnMut(&mut S), state: &mut S| {
+        let t = Instant::now();
+        f(state);
+        t.elapsed().as_secs_f64()
+    };
+    let mut ratios = [Vec::new(), Vec::new()];
+    let (mut firsts, mut seconds) = (Vec::new(), Vec::new());
+    for i in 0..pairs + pairs / 10 {
+        let (a, b) = if i % 2 == 0 {
+            let a = time(first, state);
+            (a, time(second, state))
+        } else {
+            let b = time(second, state);
+            (time(first, state), b)
+        };
+        if i >= pairs / 10 {
+            ratios[i % 2].push(b / a);
+            firsts.push(a);
+            seconds.push(b);
+        }
+        if i % every == every - 1 {
+            between(state);
+        }
+    }
+    let [ratio_first_first, ratio_second_first] = ratios.map(|mut r| median(&mut r));
+    Paired {
+        first: median(&mut firsts),
+        second: median(&mut seconds),
+        ratio_first_first,
+        ratio_second_first,
+    }
+}
+
+/// The guard's cost against counting alone, measured pair by pair ([`paired`]) on one set of
+/// counters: each pair one pass without and one with the guard. Runs, alone, when
 /// `guard_overhead` is among the bench's arguments.
 fn guard_overhead() {
     let l = layout();
@@ -168,46 +228,27 @@ fn guard_overhead() {
     let acct = Accountant::new(Arc::clone(&nets), Arc::clone(&ports), CountMode::Ip);
     for file in FILES {
         let (link, frames) = frames(file);
-        let mut counters = Counters::exclusive(layout());
-        let mut observer = observer(&nets);
-        // [without the guard first, guard first]
-        let mut ratios = [Vec::new(), Vec::new()];
-        let (mut without, mut with) = (Vec::new(), Vec::new());
-        for i in 0..PAIRS + PAIRS / 10 {
-            let time = |f: &mut dyn FnMut()| {
-                let t = Instant::now();
-                f();
-                t.elapsed().as_secs_f64()
-            };
-            let mut plain = || count_pass(&acct, &counters, link, &frames);
-            let mut guarded = || guard_pass(&acct, &counters, &mut observer, link, &frames);
-            let (a, b) = if i % 2 == 0 {
-                let a = time(&mut plain);
-                (a, time(&mut guarded))
-            } else {
-                let b = time(&mut guarded);
-                (time(&mut plain), b)
-            };
-            if i >= PAIRS / 10 {
-                ratios[i % 2].push(b / a);
-                without.push(a);
-                with.push(b);
-            }
+        let mut state = (Counters::exclusive(layout()), observer(&nets));
+        let p = paired(
+            &mut state,
+            PAIRS,
             // an interval boundary every 100 passes, as in the criterion cases
-            if i % 100 == 99 {
+            100,
+            &mut |(counters, _)| count_pass(&acct, counters, link, &frames),
+            &mut |(counters, observer)| guard_pass(&acct, counters, observer, link, &frames),
+            &mut |(counters, observer)| {
                 counters.drain();
                 observer.rotate(0, None);
-            }
-        }
-        let [first, second] = ratios.map(|mut r| median(&mut r));
+            },
+        );
         println!(
             "guard_overhead/{file}: median pass {:.1} µs without the guard, {:.1} µs with it; \
              overhead {:+.1} % (median ratio {:+.1} % with the plain pass first, {:+.1} % guard first)",
-            median(&mut without) * 1e6,
-            median(&mut with) * 1e6,
-            ((first * second).sqrt() - 1.0) * 100.0,
-            (first - 1.0) * 100.0,
-            (second - 1.0) * 100.0,
+            p.first * 1e6,
+            p.second * 1e6,
+            (p.ratio() - 1.0) * 100.0,
+            (p.ratio_first_first - 1.0) * 100.0,
+            (p.ratio_second_first - 1.0) * 100.0,
         );
     }
 }
@@ -257,7 +298,7 @@ fn spread_frames() -> Vec<(Vec<u8>, u32)> {
 }
 
 /// Live capture's deferred counting (`account::Deferred`) against counting each frame at once
-/// (as replay does): paired passes as in `guard_overhead`, each pass read in rings of
+/// (as replay does), pair by pair ([`paired`]), each pass read in rings of
 /// [`RING_READ`] frames; on traffic whose hosts do not fit in the caches, into shared counters
 /// (as live capture has them) and exclusive ones (as replay has them), and on the test captures
 /// (exclusive). Runs, alone, when `deferral` is among the bench's arguments.
@@ -308,56 +349,37 @@ fn compare_deferral(
     pairs: usize,
     drain: &mut dyn FnMut(&mut Writer),
 ) {
-    let mut ratios = [Vec::new(), Vec::new()];
-    let (mut at_once, mut deferred) = (Vec::new(), Vec::new());
-    for i in 0..pairs + pairs / 10 {
-        let time = |f: &mut dyn FnMut()| {
-            let t = Instant::now();
-            f();
-            t.elapsed().as_secs_f64()
-        };
-        let mut plain = || {
+    let p = paired(
+        &mut writer,
+        pairs,
+        10,
+        &mut |writer| {
             for read in frames.chunks(RING_READ) {
                 let batch = writer.batch();
                 for (data, len) in read {
                     acct.process(&batch, link, data, *len);
                 }
             }
-        };
-        let mut later = || {
+        },
+        &mut |writer| {
             for read in frames.chunks(RING_READ) {
-                let mut counting = Deferred::new(acct, &writer);
+                let mut counting = Deferred::new(acct, writer);
                 for (data, len) in read {
                     counting.process(link, data, *len);
                 }
             }
-        };
-        let (a, b) = if i % 2 == 0 {
-            let a = time(&mut plain);
-            (a, time(&mut later))
-        } else {
-            let b = time(&mut later);
-            (time(&mut plain), b)
-        };
-        if i >= pairs / 10 {
-            ratios[i % 2].push(b / a);
-            at_once.push(a);
-            deferred.push(b);
-        }
-        if i % 10 == 9 {
-            drain(&mut writer);
-        }
-    }
-    let [first, second] = ratios.map(|mut r| median(&mut r));
-    let per = |v: &mut Vec<f64>| median(v) * 1e9 / frames.len() as f64;
+        },
+        drain,
+    );
+    let per = |t: f64| t * 1e9 / frames.len() as f64;
     println!(
         "deferral/{name}: median {:.1} ns per frame counted at once, {:.1} ns deferred; \
          deferred/at once {:.3} (median ratio {:.3} at once first, {:.3} deferred first)",
-        per(&mut at_once),
-        per(&mut deferred),
-        (first * second).sqrt(),
-        first,
-        second,
+        per(p.first),
+        per(p.second),
+        p.ratio(),
+        p.ratio_first_first,
+        p.ratio_second_first,
     );
 }
 

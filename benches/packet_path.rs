@@ -6,7 +6,7 @@
 //! alone) and `deferral` (live capture's deferred counting against counting at once, on hosts
 //! that fit in the caches and on hosts that do not).
 
-use bwacct::account::{Accountant, CountMode, Deferred};
+use bwacct::account::{AtOnce, Accountant, CountMode, Counting, Deferred};
 use bwacct::classify::{LocalNets, PortTable};
 use bwacct::config::default_ports;
 use bwacct::config::Config;
@@ -253,15 +253,16 @@ fn guard_overhead() {
     }
 }
 
-/// Distinct local IPv6 hosts in `deferral`'s traffic (their rows and key slots span far more
-/// than the caches), and its frames per pass and per ring read.
-const SPREAD_HOSTS: u64 = 50_000;
+/// Distinct local IPv6 hosts in `deferral`'s traffic, from rows that fit in the caches to rows
+/// and key slots that span far more (live capture defers above `account::DEFER_ABOVE_ROWS`
+/// rows), and its frames per pass and per ring read.
+const SPREAD_HOSTS: [u64; 4] = [1_000, 4_000, 16_000, 50_000];
 const SPREAD_FRAMES: usize = 200_000;
 const RING_READ: usize = 1_000;
 
-/// Minimum-size UDP frames between random local hosts (IPv6 over [`SPREAD_HOSTS`] addresses,
-/// IPv4 over the /24) and remote ones, both directions, in random order.
-fn spread_frames() -> Vec<(Vec<u8>, u32)> {
+/// Minimum-size UDP frames between random local hosts (IPv6 over `hosts` addresses, IPv4 over
+/// the /24) and remote ones, both directions, in random order.
+fn spread_frames(hosts: u64) -> Vec<(Vec<u8>, u32)> {
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     let mut next = move || {
         x ^= x << 13;
@@ -277,7 +278,7 @@ fn spread_frames() -> Vec<(Vec<u8>, u32)> {
             let mut out = Vec::new();
             let eth = etherparse::PacketBuilder::ethernet2(mac, mac);
             let (local6, remote6) = (
-                0x2001_0db8_0100_0000_0000_0000_0000_0000u128 | u128::from(r % SPREAD_HOSTS),
+                0x2001_0db8_0100_0000_0000_0000_0000_0000u128 | u128::from(r % hosts),
                 0x2001_0db8_ff00_0000_0000_0000_0000_0007u128,
             );
             let (local4, remote4) = ([198, 51, 100, 1 + (r >> 20) as u8 % 254], [203, 0, 113, 7]);
@@ -298,36 +299,41 @@ fn spread_frames() -> Vec<(Vec<u8>, u32)> {
 }
 
 /// Live capture's deferred counting (`account::Deferred`) against counting each frame at once
-/// (as replay does), pair by pair ([`paired`]), each pass read in rings of
-/// [`RING_READ`] frames; on traffic whose hosts do not fit in the caches, into shared counters
-/// (as live capture has them) and exclusive ones (as replay has them), and on the test captures
-/// (exclusive). Runs, alone, when `deferral` is among the bench's arguments.
+/// (`account::AtOnce`), pair by pair ([`paired`]), each pass read in rings of [`RING_READ`]
+/// frames; on traffic over each of [`SPREAD_HOSTS`] hosts into exclusive counters (live capture
+/// on one thread, replay), over the most hosts into shared ones too (several capture threads),
+/// and on the test captures (exclusive). Runs, alone, when `deferral` is among the bench's
+/// arguments.
 fn deferral() {
     let l = layout();
     let nets = Arc::new(LocalNets::new(&l.nets, l.ipv6_prefix));
     let ports = Arc::new(PortTable::new(&default_ports()));
     let acct = Accountant::new(nets, ports, CountMode::Ip);
-    let spread = spread_frames();
-    let shared = Counters::new(layout());
-    compare_deferral(
-        &format!("{SPREAD_HOSTS}-ipv6-hosts/shared"),
-        &acct,
-        LinkType::Ethernet,
-        &spread,
-        shared.writer(),
-        60,
-        &mut |_| drop(shared.drain()),
-    );
-    let exclusive = Counters::exclusive(layout());
-    compare_deferral(
-        &format!("{SPREAD_HOSTS}-ipv6-hosts/exclusive"),
-        &acct,
-        LinkType::Ethernet,
-        &spread,
-        exclusive,
-        60,
-        &mut |w| drop(w.drain()),
-    );
+    for hosts in SPREAD_HOSTS {
+        let spread = spread_frames(hosts);
+        let exclusive = Counters::exclusive(layout());
+        compare_deferral(
+            &format!("{hosts}-ipv6-hosts/exclusive"),
+            &acct,
+            LinkType::Ethernet,
+            &spread,
+            exclusive,
+            60,
+            &mut |w| drop(w.drain()),
+        );
+        if hosts == SPREAD_HOSTS[SPREAD_HOSTS.len() - 1] {
+            let shared = Counters::new(layout());
+            compare_deferral(
+                &format!("{hosts}-ipv6-hosts/shared"),
+                &acct,
+                LinkType::Ethernet,
+                &spread,
+                shared.writer(),
+                60,
+                &mut |_| drop(shared.drain()),
+            );
+        }
+    }
     for file in FILES {
         let (link, frames) = frames(file);
         let exclusive = Counters::exclusive(layout());
@@ -335,6 +341,13 @@ fn deferral() {
         compare_deferral(file, &acct, link, &frames, exclusive, pairs, &mut |w| {
             drop(w.drain())
         });
+    }
+}
+
+/// One ring read's frames, counted by `counting`.
+fn ring_read(mut counting: impl Counting, link: LinkType, read: &[(Vec<u8>, u32)]) {
+    for (data, len) in read {
+        counting.process(link, data, *len);
     }
 }
 
@@ -355,18 +368,12 @@ fn compare_deferral(
         10,
         &mut |writer| {
             for read in frames.chunks(RING_READ) {
-                let batch = writer.batch();
-                for (data, len) in read {
-                    acct.process(&batch, link, data, *len);
-                }
+                ring_read(AtOnce::new(acct, writer), link, read);
             }
         },
         &mut |writer| {
             for read in frames.chunks(RING_READ) {
-                let mut counting = Deferred::new(acct, writer);
-                for (data, len) in read {
-                    counting.process(link, data, *len);
-                }
+                ring_read(Deferred::new(acct, writer), link, read);
             }
         },
         drain,

@@ -5,7 +5,7 @@
 //! the kernel filter and each frame is also shown to the thread's guard tap.
 
 use super::{bpf_filters, fanout, spread, CaptureError};
-use crate::account::{Accountant, Deferred};
+use crate::account::{Accountant, Counting, RingCounting};
 use crate::config;
 use crate::counters::Writer;
 use crate::guard::service::Tap;
@@ -514,18 +514,32 @@ impl LiveSource {
 }
 
 /// One `pcap_dispatch`: every packet the ring holds, in one counter batch (opened only if a
-/// packet is there). Frames stamped before `joined_us` are skipped and counted in `skipped`.
-/// `tap` (the guard) sees every counted frame in the interval of its timestamp, then the wall
-/// clock (so that a quiet thread hands its intervals over too).
+/// packet is there), counted at once or deferred as [`RingCounting::new`] chooses. Frames
+/// stamped before `joined_us` are skipped and counted in `skipped`. `tap` (the guard) sees
+/// every counted frame in the interval of its timestamp, then the wall clock (so that a quiet
+/// thread hands its intervals over too).
 fn read(
     cap: &mut Capture<Active>,
-    (link, joined_us): (LinkType, i64),
+    link: (LinkType, i64),
     skipped: &mut u64,
     acct: &Accountant,
     writer: &Writer,
     tap: Option<&mut Tap>,
 ) -> Result<usize, pcap::Error> {
-    let mut counting = Deferred::new(acct, writer);
+    match RingCounting::new(acct, writer) {
+        RingCounting::AtOnce(counting) => read_with(cap, link, skipped, counting, tap),
+        RingCounting::Deferred(counting) => read_with(cap, link, skipped, counting, tap),
+    }
+}
+
+/// [`read`] with one kind of counting.
+fn read_with(
+    cap: &mut Capture<Active>,
+    (link, joined_us): (LinkType, i64),
+    skipped: &mut u64,
+    mut counting: impl Counting,
+    tap: Option<&mut Tap>,
+) -> Result<usize, pcap::Error> {
     let mut early = |h: &pcap::PacketHeader| {
         let early = joined_us != 0 && h.ts.tv_sec * 1_000_000 + h.ts.tv_usec < joined_us;
         *skipped += u64::from(early);

@@ -25,6 +25,11 @@ impl DirectTable {
         }
     }
 
+    /// Rows (addresses) in the table.
+    pub fn size(&self) -> usize {
+        self.rows.len()
+    }
+
     #[inline]
     pub fn row(&self, addr: u32) -> Option<&Cells> {
         self.rows.get(addr.wrapping_sub(self.base) as usize)

@@ -77,6 +77,11 @@ impl HashedTable {
         }
     }
 
+    /// Keys claimed in generation `gen` so far.
+    pub fn keys(&self, gen: usize) -> u64 {
+        self.gens.get(gen).map_or(0, |g| g.inserted.load(Relaxed))
+    }
+
     /// The cells of `key` in generation `gen`, inserting it if new. None: the table is full for
     /// this interval (count into the overflow bucket).
     #[inline]

@@ -285,6 +285,27 @@ impl Writer {
         &self.counters
     }
 
+    /// The counter rows a batch opened now may add to: every row of the direct tables, and the
+    /// hosts the hashed tables hold this interval (a few loads: call it once per ring read).
+    pub fn rows_in_play(&self) -> u64 {
+        let c = &self.counters;
+        let gen = c.active.load(SeqCst);
+        let direct: usize = c
+            .tables
+            .iter()
+            .map(|t| match t {
+                Table::Direct(d) => d.size(),
+                Table::Hashed { .. } => 0,
+            })
+            .sum();
+        let hashed = [&c.hashed_v4, &c.hashed_v6]
+            .into_iter()
+            .flatten()
+            .map(|t| t.keys(gen))
+            .sum::<u64>();
+        direct as u64 + hashed
+    }
+
     /// Drains the counters from the writer's own thread. `&mut self`: no batch of this writer
     /// is open, so with exclusive counters nothing else can be touching the cells.
     pub fn drain(&mut self) -> Drained {

@@ -6,7 +6,7 @@
 //! alone) and `deferral` (live capture's deferred counting against counting at once, on hosts
 //! that fit in the caches and on hosts that do not).
 
-use bwacct::account::{AtOnce, Accountant, CountMode, Counting, Deferred};
+use bwacct::account::{Accountant, AtOnce, CountMode, Counting, Deferred};
 use bwacct::classify::{LocalNets, PortTable};
 use bwacct::config::default_ports;
 use bwacct::config::Config;

@@ -346,7 +346,8 @@ mod tests {
         let nets = Arc::new(LocalNets::new(&small.nets, small.ipv6_prefix));
         let ports = Arc::new(PortTable::new(&default_ports()));
         let acct = Accountant::new(nets, ports, CountMode::Ip);
-        let deferred = |w: &Writer| matches!(RingCounting::new(&acct, w), RingCounting::Deferred(_));
+        let deferred =
+            |w: &Writer| matches!(RingCounting::new(&acct, w), RingCounting::Deferred(_));
         let mut w = Counters::exclusive(small);
         assert_eq!(w.rows_in_play(), 256);
         assert!(!deferred(&w));

@@ -18,12 +18,21 @@ use std::sync::Arc;
 use std::time::Instant;
 
 fn frames(file: &str) -> (LinkType, Vec<(Vec<u8>, u32)>) {
-    let path = format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"));
-    let mut cap = pcap::Capture::from_file(&path).expect("test capture");
+    read_capture(
+        &format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR")),
+        usize::MAX,
+        usize::MAX,
+    )
+}
+
+/// The first `count` frames of a capture file, each cut to `snaplen` bytes.
+fn read_capture(path: &str, count: usize, snaplen: usize) -> (LinkType, Vec<(Vec<u8>, u32)>) {
+    let mut cap = pcap::Capture::from_file(path).expect("capture file");
     let link = LinkType::from_dlt(cap.get_datalink().0).expect("link type");
     let mut out = Vec::new();
-    while let Ok(p) = cap.next_packet() {
-        out.push((p.data.to_vec(), p.header.len));
+    while out.len() < count {
+        let Ok(p) = cap.next_packet() else { break };
+        out.push((p.data[..p.data.len().min(snaplen)].to_vec(), p.header.len));
     }
     (link, out)
 }
@@ -302,8 +311,8 @@ fn spread_frames(hosts: u64) -> Vec<(Vec<u8>, u32)> {
 /// (`account::AtOnce`), pair by pair ([`paired`]), each pass read in rings of [`RING_READ`]
 /// frames; on traffic over each of [`SPREAD_HOSTS`] hosts into exclusive counters (live capture
 /// on one thread, replay), over the most hosts into shared ones too (several capture threads),
-/// and on the test captures (exclusive). Runs, alone, when `deferral` is among the bench's
-/// arguments.
+/// on the test captures and on the capture named by [`LIVE_CAPTURE`] (exclusive). Runs, alone,
+/// when `deferral` is among the bench's arguments.
 fn deferral() {
     let l = layout();
     let nets = Arc::new(LocalNets::new(&l.nets, l.ipv6_prefix));
@@ -342,7 +351,25 @@ fn deferral() {
             drop(w.drain())
         });
     }
+    match std::env::var(LIVE_CAPTURE) {
+        Ok(path) => {
+            // as live capture sees them: cut to the default snaplen
+            let (link, frames) = read_capture(&path, SPREAD_FRAMES, 128);
+            let exclusive = Counters::exclusive(layout());
+            compare_deferral(&path, &acct, link, &frames, exclusive, 60, &mut |w| {
+                drop(w.drain())
+            });
+        }
+        Err(_) => println!(
+            "deferral: {LIVE_CAPTURE} not set: skipping the live bench's capture (set it to \
+             benches/live/run.sh's realistic-2000000.pcap, for instance)"
+        ),
+    }
 }
+
+/// Names a capture (as `benches/live/run.sh` generates) whose first [`SPREAD_FRAMES`] frames
+/// `deferral` also counts: the traffic of the live bench, decoded as the live capture does.
+const LIVE_CAPTURE: &str = "BWACCT_BENCH_CAPTURE";
 
 /// One ring read's frames, counted by `counting`.
 fn ring_read(mut counting: impl Counting, link: LinkType, read: &[(Vec<u8>, u32)]) {

@@ -1,9 +1,11 @@
 //! Live capture on network interfaces: per interface, one or more pcap handles joined in a
 //! `PACKET_FANOUT` group (by local host or by flow), each read by its own thread a ring block at a time
-//! (`pcap_dispatch`, TPACKET_V3, immediate mode off); kernel counters published per interface and
+//! (TPACKET_V3, immediate mode off; the mapped ring of `capture::ring` on Ethernet, else
+//! `pcap_dispatch`); kernel counters published per interface and
 //! per thread for the flusher, the logs and the status pages. With the layer-2 guard, ARP passes
 //! the kernel filter and each frame is also shown to the thread's guard tap.
 
+use super::ring::Ring;
 use super::{bpf_filters, fanout, spread, CaptureError};
 use crate::account::{Accountant, Counting, RingCounting};
 use crate::config;
@@ -157,6 +159,8 @@ pub struct LiveSource {
     /// How long the kernel holds a partly filled ring block.
     timeout: Duration,
     coalesce: Coalesce,
+    /// The ring mapped for reading without libpcap's walk (Ethernet), else None.
+    ring: Option<Ring>,
 }
 
 /// Bytes of ring a frame takes besides its captured bytes, rounded up (TPACKET_V3's header,
@@ -339,6 +343,7 @@ impl LiveSource {
             match cap.filter(filter, true) {
                 Ok(()) => {
                     tracing::debug!(interface = %name, %filter, "kernel filter installed");
+                    let fd = cap.as_raw_fd();
                     return Ok(Self {
                         stats: Arc::new(InterfaceStats::new(name, 1)),
                         interface: name.to_owned(),
@@ -349,6 +354,9 @@ impl LiveSource {
                         filter: filter.clone(),
                         timeout: Duration::from_millis(u64::from(cfg.timeout_ms)),
                         coalesce: Coalesce::new(cfg),
+                        ring: (link == LinkType::Ethernet)
+                            .then(|| Ring::map(fd, cfg.buffer_bytes, cfg.snaplen))
+                            .flatten(),
                     });
                 }
                 Err(source) => {
@@ -423,7 +431,7 @@ impl LiveSource {
             }
             let joined_us = self.joined_us;
             match read(
-                &mut self.cap,
+                (&mut self.cap, self.ring.as_mut()),
                 (self.link, joined_us),
                 &mut skipped,
                 acct,
@@ -474,6 +482,7 @@ impl LiveSource {
             thread,
             joined_us,
             timeout,
+            mut ring,
             ..
         } = self;
         let mut cap = match cap.setnonblock() {
@@ -486,7 +495,7 @@ impl LiveSource {
         let deadline = Instant::now() + timeout + Duration::from_millis(20);
         loop {
             let n = read(
-                &mut cap,
+                (&mut cap, ring.as_mut()),
                 (link, joined_us),
                 &mut skipped,
                 acct,
@@ -513,13 +522,13 @@ impl LiveSource {
     }
 }
 
-/// One `pcap_dispatch`: every packet the ring holds, in one counter batch (opened only if a
-/// packet is there), counted at once or deferred as [`RingCounting::new`] chooses. Frames
-/// stamped before `joined_us` are skipped and counted in `skipped`. `tap` (the guard) sees
-/// every counted frame in the interval of its timestamp, then the wall clock (so that a quiet
-/// thread hands its intervals over too).
+/// One read of the ring (`pcap_dispatch`, or the mapped [`Ring`]): every packet it holds, in
+/// one counter batch (opened only if a packet is there), counted at once or deferred as
+/// [`RingCounting::new`] chooses. Frames stamped before `joined_us` are skipped and counted in
+/// `skipped`. `tap` (the guard) sees every counted frame in the interval of its timestamp,
+/// then the wall clock (so that a quiet thread hands its intervals over too).
 fn read(
-    cap: &mut Capture<Active>,
+    source: (&mut Capture<Active>, Option<&mut Ring>),
     link: (LinkType, i64),
     skipped: &mut u64,
     acct: &Accountant,
@@ -527,45 +536,103 @@ fn read(
     tap: Option<&mut Tap>,
 ) -> Result<usize, pcap::Error> {
     match RingCounting::new(acct, writer) {
-        RingCounting::AtOnce(counting) => read_with(cap, link, skipped, counting, tap),
-        RingCounting::Deferred(counting) => read_with(cap, link, skipped, counting, tap),
+        RingCounting::AtOnce(counting) => read_with(source, link, skipped, counting, tap),
+        RingCounting::Deferred(counting) => read_with(source, link, skipped, counting, tap),
     }
 }
 
 /// [`read`] with one kind of counting.
 fn read_with(
-    cap: &mut Capture<Active>,
+    source: (&mut Capture<Active>, Option<&mut Ring>),
     (link, joined_us): (LinkType, i64),
     skipped: &mut u64,
     mut counting: impl Counting,
     tap: Option<&mut Tap>,
 ) -> Result<usize, pcap::Error> {
-    let mut early = |h: &pcap::PacketHeader| {
-        let early = joined_us != 0 && h.ts.tv_sec * 1_000_000 + h.ts.tv_usec < joined_us;
+    let mut early = |sec: i64, usec: i64| {
+        let early = joined_us != 0 && sec * 1_000_000 + usec < joined_us;
         *skipped += u64::from(early);
         early
     };
     match tap {
-        None => cap.dispatch(None, |p| {
-            if !early(p.header) {
-                counting.process(link, p.data, p.header.len);
+        None => each_frame(source, |data, len, sec, usec| {
+            if !early(sec, usec) {
+                counting.process(link, data, len);
             }
         }),
         Some(tap) => {
-            let r = cap.dispatch(None, |p| {
-                if early(p.header) {
+            let r = each_frame(source, |data, len, sec, usec| {
+                if early(sec, usec) {
                     return;
                 }
-                let decoded = parse::decode(link, p.data, p.header.len);
+                let decoded = parse::decode(link, data, len);
                 // a frame belongs to the interval of its kernel timestamp
-                tap.clock(p.header.ts.tv_sec);
-                tap.frame(p.header.ts.tv_sec, link, p.data, p.header.len, &decoded);
-                counting.count(decoded, p.header.len);
+                tap.clock(sec);
+                tap.frame(sec, link, data, len, &decoded);
+                counting.count(decoded, len);
             });
             tap.clock(wall_clock());
             r
         }
     }
+}
+
+/// Hands every frame the ring holds to `f(data, wire length, seconds, microseconds)`, through
+/// the mapped [`Ring`] when there is one, else through `pcap_dispatch`. A mapped ring that
+/// had nothing reports the socket's error if it has one (libpcap's read would).
+fn each_frame(
+    (cap, ring): (&mut Capture<Active>, Option<&mut Ring>),
+    mut f: impl FnMut(&[u8], u32, i64, i64),
+) -> Result<usize, pcap::Error> {
+    let Some(ring) = ring else {
+        return cap.dispatch(None, |p| {
+            f(
+                p.data,
+                p.header.len,
+                p.header.ts.tv_sec,
+                p.header.ts.tv_usec,
+            )
+        });
+    };
+    match ring.read(|frame| f(frame.data, frame.wire_len, frame.sec, frame.usec)) {
+        0 => socket_error(cap.as_raw_fd()).map_or(Ok(0), |e| Err(pcap::Error::PcapError(e))),
+        n => Ok(n),
+    }
+}
+
+/// What is wrong with a capture socket whose poll says error, hang-up or invalid, if it does.
+fn socket_error(fd: std::os::fd::RawFd) -> Option<String> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: `p` is one valid pollfd for the duration of the call.
+    if unsafe { libc::poll(&mut p, 1, 0) } <= 0 {
+        return None;
+    }
+    if p.revents & libc::POLLERR != 0 {
+        let mut err: libc::c_int = 0;
+        let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `err` and `len` are valid for the call and sized as the option is.
+        unsafe {
+            libc::getsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ERROR,
+                (&mut err as *mut libc::c_int).cast(),
+                &mut len,
+            )
+        };
+        return Some(format!(
+            "error on the packet socket: {}",
+            std::io::Error::from_raw_os_error(err)
+        ));
+    }
+    if p.revents & libc::POLLHUP != 0 {
+        return Some("hang-up on the packet socket (the interface went away?)".into());
+    }
+    (p.revents & libc::POLLNVAL != 0).then(|| "invalid packet socket".into())
 }
 
 /// Waits up to `timeout` for the ring to hand a block over: false when it stayed empty or a

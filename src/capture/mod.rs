@@ -6,6 +6,7 @@
 pub mod fanout;
 pub mod file;
 pub mod live;
+mod ring;
 pub mod spread;
 
 use crate::parse::UnsupportedLinkType;

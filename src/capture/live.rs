@@ -344,6 +344,12 @@ impl LiveSource {
                 Ok(()) => {
                     tracing::debug!(interface = %name, %filter, "kernel filter installed");
                     let fd = cap.as_raw_fd();
+                    let ring = (link == LinkType::Ethernet)
+                        .then(|| Ring::map(fd, cfg.buffer_bytes, cfg.snaplen))
+                        .flatten();
+                    if ring.is_none() {
+                        tracing::debug!(interface = %name, "reading the ring through pcap_dispatch");
+                    }
                     return Ok(Self {
                         stats: Arc::new(InterfaceStats::new(name, 1)),
                         interface: name.to_owned(),
@@ -354,9 +360,7 @@ impl LiveSource {
                         filter: filter.clone(),
                         timeout: Duration::from_millis(u64::from(cfg.timeout_ms)),
                         coalesce: Coalesce::new(cfg),
-                        ring: (link == LinkType::Ethernet)
-                            .then(|| Ring::map(fd, cfg.buffer_bytes, cfg.snaplen))
-                            .flatten(),
+                        ring,
                     });
                 }
                 Err(source) => {

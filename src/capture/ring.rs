@@ -1,10 +1,11 @@
 //! Reads the TPACKET_V3 ring of a live libpcap handle directly, a block at a time, instead of
-//! through `pcap_dispatch`: libpcap opens the socket and sets up its ring, the kernel filter,
-//! the fanout and the statistics; this maps the same ring a second time and hands each frame
-//! over as libpcap would (the VLAN tag the kernel took out put back, the loopback device's
-//! outgoing copies left out). Ethernet only, and only when the ring has the geometry libpcap
-//! gives it (the kernel refuses a mapping of any other size); otherwise capture stays on
-//! `pcap_dispatch`.
+//! through `pcap_dispatch`: libpcap opens the socket, maps its ring and sets up the kernel
+//! filter, the fanout and the statistics; this finds libpcap's mapping of that ring (the
+//! socket's shared mapping in `/proc/self/maps`) and hands each frame over as libpcap would
+//! (the VLAN tag the kernel took out put back, the loopback device's outgoing copies left out).
+//! libpcap keeps owning the mapping: a [`Ring`] is only used while its handle is open.
+//! Ethernet only, and only when the mapping has the size libpcap's geometry gives; otherwise
+//! capture stays on `pcap_dispatch`.
 #![deny(
     clippy::indexing_slicing,
     clippy::unwrap_used,
@@ -71,13 +72,15 @@ pub struct Ring {
     tagged: Vec<u8>,
 }
 
-// SAFETY: the mapping belongs to the ring alone; the kernel shares it only through the block
-// status words, read and written atomically.
+// SAFETY: only the handle's own capture thread reads the mapping (libpcap does not while the
+// ring is read here); the kernel shares it only through the block status words, read and
+// written atomically.
 unsafe impl Send for Ring {}
 
 impl Ring {
-    /// Maps the TPACKET_V3 ring libpcap set up on `fd` for a buffer of `buffer_bytes`, or None
-    /// when the socket has another version or the kernel refuses a mapping of that size.
+    /// The TPACKET_V3 ring libpcap set up and mapped on `fd` for a buffer of `buffer_bytes`, or
+    /// None when the socket has another version or no mapping of that size. It must not be
+    /// read once the handle is closed (libpcap unmaps it then).
     pub fn map(fd: RawFd, buffer_bytes: u32, snaplen: u32) -> Option<Self> {
         let mut version: libc::c_int = 0;
         let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
@@ -95,28 +98,16 @@ impl Ring {
             return None;
         }
         let blocks = (buffer_bytes as usize).div_ceil(BLOCK);
-        // SAFETY: a new shared mapping of the socket's ring; the kernel checks its size.
-        let base = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                blocks * BLOCK,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
-        };
-        if base == libc::MAP_FAILED {
+        let Some(base) = libpcap_mapping(fd, blocks * BLOCK) else {
             tracing::debug!(
-                "the capture ring could not be mapped again ({}): reading it through libpcap",
-                std::io::Error::last_os_error()
+                "libpcap's mapping of the capture ring not found: reading it through libpcap"
             );
             return None;
-        }
+        };
         // SAFETY: a NUL-terminated name.
         let loopback = unsafe { libc::if_nametoindex(c"lo".as_ptr()) } as i32;
         Some(Self {
-            base: base.cast(),
+            base,
             blocks,
             next: 0,
             snaplen: snaplen as usize,
@@ -226,11 +217,29 @@ fn retag<'a>(tagged: &'a mut [u8], data: &'a [u8], tpid: u16, tci: u16) -> &'a [
     }
 }
 
-impl Drop for Ring {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `map`, unmapped once.
-        unsafe { libc::munmap(self.base.cast(), self.blocks * BLOCK) };
+/// Where libpcap mapped the ring of socket `fd`: the shared mapping of that socket in
+/// `/proc/self/maps`, if it has exactly `len` bytes.
+fn libpcap_mapping(fd: RawFd, len: usize) -> Option<*mut u8> {
+    // SAFETY: `st` is a valid stat buffer for the call.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    if unsafe { libc::fstat(fd, &mut st) } != 0 {
+        return None;
     }
+    let socket = format!("socket:[{}]", st.st_ino);
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines().find_map(|line| {
+        let mut fields = line.split_whitespace();
+        let (range, perms) = (fields.next()?, fields.next()?);
+        if fields.nth(3)? != socket || !perms.starts_with("rw") || !perms.ends_with('s') {
+            return None;
+        }
+        let (start, end) = range.split_once('-')?;
+        let (start, end) = (
+            usize::from_str_radix(start, 16).ok()?,
+            usize::from_str_radix(end, 16).ok()?,
+        );
+        (end.checked_sub(start)? == len).then_some(start as *mut u8)
+    })
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {

@@ -191,37 +191,40 @@ impl<'a> AtOnce<'a> {
             batch: None,
         }
     }
+
+    /// The read's batch, opened now if this is its first frame.
+    #[inline(always)]
+    fn batch(&mut self) -> &Batch<'a> {
+        let writer = self.writer;
+        self.batch.get_or_insert_with(|| writer.batch())
+    }
 }
 
 impl Counting for AtOnce<'_> {
     #[inline(always)]
     fn count(&mut self, decoded: Decoded, wire_len: u32) {
-        let writer = self.writer;
-        let batch = self.batch.get_or_insert_with(|| writer.batch());
-        self.acct.count(batch, decoded, wire_len);
+        let acct = self.acct;
+        acct.count(self.batch(), decoded, wire_len);
     }
 }
 
 /// One ring read's counting when the rows in play outgrow the caches: opens the writer's batch
-/// at the first frame, and counts each frame [`DEPTH`] frames after it was resolved, its cells
-/// prefetched meanwhile, so that the wait for a host's counter row overlaps the decoding of the
-/// next frames. Whatever is still held is counted when it is dropped, before the batch closes.
+/// at the first frame (as [`AtOnce`]), and counts each frame [`DEPTH`] frames after it was
+/// resolved, its cells prefetched meanwhile, so that the wait for a host's counter row overlaps
+/// the decoding of the next frames. Whatever is still held is counted when it is dropped,
+/// before the batch closes.
 pub struct Deferred<'a> {
-    acct: &'a Accountant,
-    writer: &'a Writer,
+    open: AtOnce<'a>,
     held: [Option<Resolved<'a>>; DEPTH],
     next: usize,
-    batch: Option<Batch<'a>>,
 }
 
 impl<'a> Deferred<'a> {
     pub fn new(acct: &'a Accountant, writer: &'a Writer) -> Self {
         Self {
-            acct,
-            writer,
+            open: AtOnce::new(acct, writer),
             held: [None; DEPTH],
             next: 0,
-            batch: None,
         }
     }
 }
@@ -229,9 +232,9 @@ impl<'a> Deferred<'a> {
 impl Counting for Deferred<'_> {
     #[inline(always)]
     fn count(&mut self, decoded: Decoded, wire_len: u32) {
-        let writer = self.writer;
-        let batch = self.batch.get_or_insert_with(|| writer.batch());
-        let resolved = self.acct.resolve(batch, decoded, wire_len);
+        let acct = self.open.acct;
+        let batch = self.open.batch();
+        let resolved = acct.resolve(batch, decoded, wire_len);
         resolved.prefetch();
         match self.held.get_mut(self.next) {
             Some(slot) => {
@@ -247,7 +250,7 @@ impl Counting for Deferred<'_> {
 
 impl Drop for Deferred<'_> {
     fn drop(&mut self) {
-        if let Some(batch) = &self.batch {
+        if let Some(batch) = &self.open.batch {
             for resolved in self.held.iter_mut().filter_map(Option::take) {
                 resolved.apply(batch);
             }

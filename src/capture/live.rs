@@ -1,6 +1,6 @@
 //! Live capture on network interfaces: per interface, one or more pcap handles joined in a
 //! `PACKET_FANOUT` group (by local host or by flow), each read by its own thread a ring block at a time
-//! (TPACKET_V3, immediate mode off; the mapped ring of `capture::ring` on Ethernet, else
+//! (TPACKET_V3, immediate mode off; walked by `capture::ring` on Ethernet, else
 //! `pcap_dispatch`); kernel counters published per interface and
 //! per thread for the flusher, the logs and the status pages. With the layer-2 guard, ARP passes
 //! the kernel filter and each frame is also shown to the thread's guard tap.
@@ -159,7 +159,7 @@ pub struct LiveSource {
     /// How long the kernel holds a partly filled ring block.
     timeout: Duration,
     coalesce: Coalesce,
-    /// The ring mapped for reading without libpcap's walk (Ethernet), else None.
+    /// The ring, read without libpcap's walk (Ethernet), else None.
     ring: Option<Ring>,
 }
 
@@ -526,7 +526,7 @@ impl LiveSource {
     }
 }
 
-/// One read of the ring (`pcap_dispatch`, or the mapped [`Ring`]): every packet it holds, in
+/// One read of the ring (`pcap_dispatch`, or [`Ring`]): every packet it holds, in
 /// one counter batch (opened only if a packet is there), counted at once or deferred as
 /// [`RingCounting::new`] chooses. Frames stamped before `joined_us` are skipped and counted in
 /// `skipped`. `tap` (the guard) sees every counted frame in the interval of its timestamp,
@@ -582,7 +582,7 @@ fn read_with(
 }
 
 /// Hands every frame the ring holds to `f(data, wire length, seconds, microseconds)`, through
-/// the mapped [`Ring`] when there is one, else through `pcap_dispatch`. A mapped ring that
+/// the [`Ring`] when there is one, else through `pcap_dispatch`. A ring read that
 /// had nothing reports the socket's error if it has one (libpcap's read would).
 fn each_frame(
     (cap, ring): (&mut Capture<Active>, Option<&mut Ring>),

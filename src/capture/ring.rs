@@ -59,7 +59,7 @@ pub struct Frame<'a> {
     pub usec: i64,
 }
 
-/// The ring of one live handle, mapped.
+/// The ring of one live handle, read where libpcap mapped it.
 pub struct Ring {
     base: *mut u8,
     blocks: usize,
@@ -163,7 +163,10 @@ fn block_frames(
             && u32_at(hdr, SLL_IFINDEX) as i32 == loopback;
         let mac = usize::from(u16_at(hdr, HDR_MAC));
         let caplen = (u32_at(hdr, HDR_SNAPLEN) as usize).min(snaplen);
-        if let (false, Some(data)) = (outgoing_copy, hdr.get(mac..mac + caplen)) {
+        if !outgoing_copy {
+            // a frame the block cannot hold (never from a sane kernel) is handed over empty:
+            // it counts as malformed rather than vanishing
+            let data = hdr.get(mac..mac + caplen).unwrap_or_default();
             let mut wire_len = u32_at(hdr, HDR_LEN);
             let tci = u32_at(hdr, HDR_VLAN_TCI);
             let data = if tci != 0 || status & TP_STATUS_VLAN_VALID != 0 {
@@ -172,7 +175,7 @@ fn block_frames(
                 } else {
                     ETH_P_8021Q
                 };
-                wire_len += VLAN_TAG as u32;
+                wire_len = wire_len.saturating_add(VLAN_TAG as u32);
                 retag(tagged, data, tpid, tci as u16)
             } else {
                 data
@@ -350,6 +353,32 @@ mod tests {
         let mut seen = 0;
         let n = block_frames(&block, snaplen, 7, &mut tagged, &mut |_| seen += 1);
         assert_eq!((n, seen), (3, 3));
+    }
+
+    /// A header whose frame would lie past the block's end: the frame is handed over empty
+    /// (decoding counts it malformed), not dropped.
+    #[test]
+    fn a_frame_outside_its_block_is_handed_over_empty() {
+        let mut block = vec![0u8; 512];
+        put32(&mut block, BLOCK_PACKETS, 1);
+        put32(&mut block, BLOCK_FIRST, 48);
+        packet(
+            &mut block,
+            48,
+            0,
+            &[1; 60],
+            60,
+            TP_STATUS_USER,
+            (0, 0),
+            (0, 2),
+        );
+        put16(&mut block, 48 + HDR_MAC, 500);
+        let mut tagged = vec![0u8; 128];
+        let mut seen = Vec::new();
+        let n = block_frames(&block, 128, 1, &mut tagged, &mut |f| {
+            seen.push((f.data.len(), f.wire_len))
+        });
+        assert_eq!((n, seen), (1, vec![(0, 60)]));
     }
 
     #[test]

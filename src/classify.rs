@@ -73,17 +73,30 @@ impl Class {
 }
 
 /// Port → application class: a bitmap of the listed ports (8 KiB, stays in L1 cache: most
-/// ports are in no list) in front of a byte per port (64 KiB, read only for listed ports).
+/// ports are in no list) in front of a byte per port (64 KiB, read only for listed ports), and
+/// one more byte, always 0, read for packets with no listed port.
 pub struct PortTable {
     listed: Box<[u64; 1024]>,
-    class: Box<[u8; 65536]>,
+    class: Box<[u8; UNLISTED + 1]>,
 }
+
+/// [`PortTable`]'s byte read for a packet with no listed port.
+const UNLISTED: usize = 65536;
+
+/// [`PortTable`]'s byte → class.
+const APP_BY_CODE: [Option<App>; 5] = [
+    None,
+    Some(App::Http),
+    Some(App::Ftp),
+    Some(App::Mail),
+    Some(App::P2p),
+];
 
 impl PortTable {
     /// Builds the table; a port listed for two classes keeps the first class in `lists` order.
     pub fn new(lists: &[(App, Vec<u16>)]) -> Self {
         let mut listed = Box::new([0u64; 1024]);
-        let mut class = Box::new([0u8; 65536]);
+        let mut class = Box::new([0u8; UNLISTED + 1]);
         for (app, ports) in lists {
             for &port in ports {
                 if let Some(slot) = class.get_mut(usize::from(port)) {
@@ -99,30 +112,31 @@ impl PortTable {
         Self { listed, class }
     }
 
-    #[inline]
-    fn lookup(&self, port: u16) -> Option<App> {
-        let word = self
-            .listed
-            .get(usize::from(port >> 6))
-            .copied()
-            .unwrap_or(0);
-        if word & (1 << (port & 63)) == 0 {
-            return None;
-        }
-        match self.class.get(usize::from(port)).copied().unwrap_or(0) {
-            1 => Some(App::Http),
-            2 => Some(App::Ftp),
-            3 => Some(App::Mail),
-            4 => Some(App::P2p),
-            _ => None,
-        }
+    #[inline(always)]
+    fn listed(&self, port: u16) -> bool {
+        let word = self.listed.get(usize::from(port >> 6)).copied();
+        word.unwrap_or(0) & (1 << (port & 63)) != 0
     }
 
     /// The application class of a TCP/UDP packet: the destination port first, then the source.
-    #[inline]
+    /// Selects rather than branches (which port is listed, if one is, changes from packet to
+    /// packet and a branch on it is mispredicted often): the class byte read is the chosen
+    /// port's, or the always-0 one.
+    #[inline(always)]
     pub fn classify(&self, facts: &IpFacts) -> Option<App> {
         let (src, dst) = facts.ports?;
-        self.lookup(dst).or_else(|| self.lookup(src))
+        let src_or_none = if self.listed(src) {
+            usize::from(src)
+        } else {
+            UNLISTED
+        };
+        let at = if self.listed(dst) {
+            usize::from(dst)
+        } else {
+            src_or_none
+        };
+        let code = self.class.get(at).copied().unwrap_or(0);
+        APP_BY_CODE.get(usize::from(code)).copied().flatten()
     }
 }
 
@@ -214,6 +228,15 @@ mod tests {
         assert_eq!(t.classify(&facts(Some((51000, 6881)))), Some(App::P2p));
         assert_eq!(t.classify(&facts(Some((51000, 53)))), None);
         assert_eq!(t.classify(&facts(None)), None);
+    }
+
+    #[test]
+    fn the_lowest_and_highest_ports_classify_like_any_other() {
+        let t = PortTable::new(&[(App::Ftp, vec![0]), (App::P2p, vec![65535])]);
+        assert_eq!(t.classify(&facts(Some((0, 1)))), Some(App::Ftp));
+        assert_eq!(t.classify(&facts(Some((1, 65535)))), Some(App::P2p));
+        assert_eq!(t.classify(&facts(Some((65535, 0)))), Some(App::Ftp));
+        assert_eq!(t.classify(&facts(Some((1, 65534)))), None);
     }
 
     #[test]

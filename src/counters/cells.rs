@@ -38,8 +38,21 @@ pub fn add(
     packets: u64,
 ) {
     bump(cells, sharing, proto_cell(dir, proto), bytes, packets);
-    if let Some(app) = app {
-        bump(cells, sharing, app_cell(dir, app), bytes, packets);
+    match sharing {
+        // one writer: a select rather than a branch on the class, which changes from packet to
+        // packet (without one, the protocol cell is added 0 a second time)
+        Sharing::Exclusive => {
+            let (at, times) = match app {
+                Some(app) => (app_cell(dir, app), 1),
+                None => (proto_cell(dir, proto), 0),
+            };
+            bump(cells, sharing, at, bytes * times, packets * times);
+        }
+        Sharing::Shared => {
+            if let Some(app) = app {
+                bump(cells, sharing, app_cell(dir, app), bytes, packets);
+            }
+        }
     }
 }
 

@@ -20,7 +20,7 @@ pub enum Proto {
 }
 
 impl Proto {
-    #[inline]
+    #[inline(always)]
     fn from_number(n: u8) -> Self {
         match IpNumber(n) {
             IpNumber::TCP => Self::Tcp,
@@ -68,7 +68,7 @@ const OPT_JUMBO_LEN: u8 = 4;
 /// Bytes of a TCP or UDP header that hold the two ports.
 const PORTS_LEN: usize = 4;
 
-#[inline]
+#[inline(always)]
 fn be16(data: &[u8], at: usize) -> Option<u16> {
     match data.get(at..at + 2) {
         Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
@@ -76,7 +76,7 @@ fn be16(data: &[u8], at: usize) -> Option<u16> {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn be32(data: &[u8], at: usize) -> Option<u32> {
     match data.get(at..at + 4) {
         Some(&[a, b, c, d]) => Some(u32::from_be_bytes([a, b, c, d])),
@@ -85,7 +85,7 @@ fn be32(data: &[u8], at: usize) -> Option<u32> {
 }
 
 /// `l3` starts at the IP header; `wire_l3` is the wire length minus the link-layer header.
-#[inline]
+#[inline(always)]
 pub(super) fn decode(family: Family, l3: &[u8], wire_l3: u64) -> Decoded {
     let nibble = l3.first().map(|b| b >> 4);
     match (family, nibble) {
@@ -96,7 +96,7 @@ pub(super) fn decode(family: Family, l3: &[u8], wire_l3: u64) -> Decoded {
 }
 
 /// Caps a declared length at the wire.
-#[inline]
+#[inline(always)]
 fn cap(declared: u64, wire_l3: u64) -> (u64, bool) {
     if declared > wire_l3 {
         (wire_l3, true)
@@ -107,7 +107,7 @@ fn cap(declared: u64, wire_l3: u64) -> (u64, bool) {
 
 /// Ports of a TCP/UDP header starting at `at`, if its first four bytes are inside both the
 /// captured bytes and the declared packet (`end`).
-#[inline]
+#[inline(always)]
 fn ports(l3: &[u8], at: usize, end: usize) -> Option<(u16, u16)> {
     if at + PORTS_LEN > end {
         return None;
@@ -115,7 +115,7 @@ fn ports(l3: &[u8], at: usize, end: usize) -> Option<(u16, u16)> {
     Some((be16(l3, at)?, be16(l3, at + 2)?))
 }
 
-#[inline]
+#[inline(always)]
 fn v4(l3: &[u8], wire_l3: u64) -> Decoded {
     let Some(header) = l3.get(..V4_MIN_HEADER) else {
         return Decoded::Malformed;
@@ -164,7 +164,7 @@ fn v4(l3: &[u8], wire_l3: u64) -> Decoded {
     })
 }
 
-#[inline]
+#[inline(always)]
 fn v6(l3: &[u8], wire_l3: u64) -> Decoded {
     let Ok(header) = Ipv6HeaderSlice::from_slice(l3) else {
         return Decoded::Malformed;
@@ -210,7 +210,7 @@ fn v6(l3: &[u8], wire_l3: u64) -> Decoded {
 /// protocol number (None when an extension header was cut before its next-header byte), where
 /// the transport header starts (None when it cannot be located), and whether this is a first
 /// fragment or no fragment at all.
-#[inline]
+#[inline(always)]
 fn walk_extensions(l3: &[u8], mut next: u8) -> (Option<u8>, Option<usize>, bool) {
     let mut offset = V6_HEADER;
     let mut first_fragment = true;

@@ -160,7 +160,7 @@ const AF_INET: u32 = 2;
 /// `AF_INET6` on Linux, NetBSD/OpenBSD, FreeBSD and Darwin.
 const AF_INET6: [u32; 4] = [10, 24, 28, 30];
 
-#[inline]
+#[inline(always)]
 fn be16(data: &[u8], at: usize) -> Option<u16> {
     match data.get(at..at + 2) {
         Some(&[a, b]) => Some(u16::from_be_bytes([a, b])),
@@ -168,7 +168,7 @@ fn be16(data: &[u8], at: usize) -> Option<u16> {
     }
 }
 
-#[inline]
+#[inline(always)]
 pub(super) fn locate_ip(link: LinkType, frame: &[u8]) -> Located {
     match link {
         LinkType::Ethernet => ethernet(frame),
@@ -196,7 +196,7 @@ pub(super) fn locate_ip(link: LinkType, frame: &[u8]) -> Located {
     }
 }
 
-#[inline]
+#[inline(always)]
 fn ethernet(frame: &[u8]) -> Located {
     match Ethernet2HeaderSlice::from_slice(frame) {
         Ok(eth) => ether_type(frame, eth.slice().len(), eth.ether_type().0),
@@ -206,7 +206,7 @@ fn ethernet(frame: &[u8]) -> Located {
 
 /// Walks VLAN tags, MACsec (integrity only), NSH, Arista timestamps, MPLS labels and PPPoE
 /// from `offset`, where `ether_type` announces what follows, down to the IP header.
-#[inline]
+#[inline(always)]
 fn ether_type(frame: &[u8], mut offset: usize, mut ether_type: u16) -> Located {
     for _ in 0..MAX_LAYERS {
         let next = match EtherType(ether_type) {
@@ -275,7 +275,7 @@ enum Shim {
 }
 
 /// EtherType and offset after the 2-byte type field at `at`.
-#[inline]
+#[inline(always)]
 fn next_type(frame: &[u8], at: usize) -> Shim {
     match be16(frame, at) {
         Some(t) => Shim::Next(at + 2, t),

@@ -699,17 +699,24 @@ mod tests {
     #[test]
     fn the_wait_after_a_read_never_lets_the_ring_fill_past_a_quarter() {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        // the defaults: 50 ms at most, a 64 MiB ring of 240-byte frames (279,620 of them)
+        // the defaults: 100 ms at most, a 64 MiB ring of 240-byte frames (279,620 of them)
         let c = coalesce("");
-        assert_eq!(c.max, Duration::from_millis(50));
+        assert_eq!(c.max, Duration::from_millis(100));
         assert_eq!(
             c.wait(0, Duration::from_millis(5)),
             Duration::ZERO,
             "no frames"
         );
-        // 1,450 frames in 5 ms (290,000/s): a burst of 1.16 M/s fills a quarter in 60 ms
+        // up to 250,000/s, a burst of 1 M/s fills a quarter in 69.9 ms
+        let w = ms(c.wait(1, Duration::from_secs(1)));
+        assert!((69.8..70.0).contains(&w), "{w} ms");
+        // 1,450 frames in 5 ms (290,000/s): a burst of 1.16 M/s fills a quarter in 60.3 ms
+        let w = ms(c.wait(1450, Duration::from_millis(5)));
+        assert!((60.2..60.4).contains(&w), "{w} ms");
+        // a lower cap holds
+        let capped = coalesce("coalesce_ms = 50");
         assert_eq!(
-            c.wait(1450, Duration::from_millis(5)),
+            capped.wait(1450, Duration::from_millis(5)),
             Duration::from_millis(50)
         );
         // 10,000 frames in 5 ms (2 M/s): a quarter of the ring at 8 M/s is 8.7 ms

@@ -348,7 +348,7 @@ impl LiveSource {
                         .then(|| Ring::map(fd, cfg.buffer_bytes, cfg.snaplen))
                         .flatten();
                     if ring.is_none() {
-                        tracing::debug!(interface = %name, "reading the ring through pcap_dispatch");
+                        tracing::debug!(interface = %name, "not Ethernet, not TPACKET_V3 or libpcap's mapping of the ring not found: reading it through pcap_dispatch");
                     }
                     return Ok(Self {
                         stats: Arc::new(InterfaceStats::new(name, 1)),

@@ -98,12 +98,7 @@ impl Ring {
             return None;
         }
         let blocks = (buffer_bytes as usize).div_ceil(BLOCK);
-        let Some(base) = libpcap_mapping(fd, blocks * BLOCK) else {
-            tracing::debug!(
-                "libpcap's mapping of the capture ring not found: reading it through libpcap"
-            );
-            return None;
-        };
+        let base = libpcap_mapping(fd, blocks * BLOCK)?;
         // SAFETY: a NUL-terminated name.
         let loopback = unsafe { libc::if_nametoindex(c"lo".as_ptr()) } as i32;
         Some(Self {

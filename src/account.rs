@@ -141,7 +141,9 @@ const DEPTH: usize = 4;
 /// Counter rows in play ([`Writer::rows_in_play`]) above which a ring read defers its counting
 /// ([`Deferred`]); up to it the rows stay in the caches, and holding frames only costs
 /// (`cargo bench --bench packet_path -- deferral`: deferred / at once 1.14 at 1,000 IPv6 hosts,
-/// 1.00 at 4,000, 0.68 at 16,000).
+/// 1.00 at 4,000, 0.68 at 16,000). Up to it, a read first brings all the rows in
+/// ([`Writer::warm`], a megabyte at the most): after the wait between two reads they are no
+/// longer in the caches.
 pub const DEFER_ABOVE_ROWS: u64 = 4096;
 
 /// How one ring read counts its frames: [`AtOnce`] or [`Deferred`], as [`RingCounting::new`]
@@ -165,11 +167,12 @@ pub enum RingCounting<'a> {
 
 impl<'a> RingCounting<'a> {
     /// The counting for a ring read into `writer`'s counters as they are now: deferred when
-    /// more rows are in play than [`DEFER_ABOVE_ROWS`].
+    /// more rows are in play than [`DEFER_ABOVE_ROWS`], else at once, the rows brought in first.
     pub fn new(acct: &'a Accountant, writer: &'a Writer) -> Self {
         if writer.rows_in_play() > DEFER_ABOVE_ROWS {
             Self::Deferred(Deferred::new(acct, writer))
         } else {
+            writer.warm();
             Self::AtOnce(AtOnce::new(acct, writer))
         }
     }

@@ -65,9 +65,17 @@ pub fn prefetch(cells: &Cells, dir: Dir, proto: Proto, app: Option<App>) {
     }
 }
 
+/// Asks the processor to bring in every cache line of a row (a hint, as [`prefetch`]).
+#[inline(always)]
+pub fn prefetch_row(cells: &Cells) {
+    for line in cells.chunks(8) {
+        hint(line.first());
+    }
+}
+
 /// Asks the processor to bring the cache line of one cell into its nearest cache.
 #[inline(always)]
-fn hint(cell: Option<&AtomicU64>) {
+pub fn hint(cell: Option<&AtomicU64>) {
     #[cfg(target_arch = "x86_64")]
     if let Some(cell) = cell {
         use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};

@@ -82,6 +82,31 @@ impl HashedTable {
         self.gens.get(gen).map_or(0, |g| g.inserted.load(Relaxed))
     }
 
+    /// Asks the processor to bring in the key slots generation `gen` has claimed, then the
+    /// cells they point to (a hint: no effect on the counts; a slot being claimed or cleared
+    /// meanwhile is only not brought in).
+    pub fn warm(&self, gen: usize) {
+        let Some(generation) = self.gens.get(gen) else {
+            return;
+        };
+        let claimed = generation.inserted.load(Relaxed) as usize;
+        let used = generation
+            .used
+            .get(..claimed.min(generation.used.len()))
+            .unwrap_or_default();
+        let slots = || {
+            used.iter()
+                .filter_map(|at| generation.slots.get(at.load(Relaxed) as usize))
+        };
+        // every slot's line requested before the first state is read: the loads overlap
+        slots().for_each(|[state, ..]| cells::hint(Some(state)));
+        for [state, ..] in slots() {
+            if let Some(row) = self.cells_of(state.load(Relaxed)) {
+                cells::prefetch_row(row);
+            }
+        }
+    }
+
     /// The cells of `key` in generation `gen`, inserting it if new. None: the table is full for
     /// this interval (count into the overflow bucket).
     #[inline]

@@ -306,6 +306,29 @@ impl Writer {
         direct as u64 + hashed
     }
 
+    /// Asks the processor to bring in every row [`Writer::rows_in_play`] counts (a hint: no
+    /// effect on the counts). A capture thread's read after a wait finds its rows evicted:
+    /// brought in at once, their loads overlap, where the count would wait for them one by one.
+    pub fn warm(&self) {
+        let c = &self.counters;
+        let gen = c.active.load(SeqCst);
+        for t in &c.tables {
+            if let Table::Direct(d) = t {
+                d.warm();
+            }
+        }
+        for h in [&c.hashed_v4, &c.hashed_v6].into_iter().flatten() {
+            h.warm(gen);
+        }
+    }
+
+    /// Whether another thread waits for this writer to serve a drain ([`Writer::serve_drain`]);
+    /// never with shared counters.
+    #[inline]
+    pub fn drain_asked(&self) -> bool {
+        self.counters.desk.asked()
+    }
+
     /// Drains the counters from the writer's own thread. `&mut self`: no batch of this writer
     /// is open, so with exclusive counters nothing else can be touching the cells.
     pub fn drain(&mut self) -> Drained {

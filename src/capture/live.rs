@@ -121,11 +121,16 @@ impl InterfaceStats {
     }
 }
 
+/// The time since the Unix epoch.
+fn unix_now() -> Duration {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+}
+
 /// Unix seconds now (the guard's interval clock on live capture, as the flusher's).
 fn wall_clock() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    unix_now().as_secs() as i64
 }
 
 /// Extends a wrapping 32-bit counter to 64 bits; returns the increase.
@@ -138,9 +143,7 @@ fn extend(cell: &AtomicU64, now32: u32) -> u64 {
 
 /// Microseconds since the Unix epoch, as pcap timestamps count.
 fn now_us() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_micros() as i64)
+    unix_now().as_micros() as i64
 }
 
 /// One capture thread's pcap handle on an interface.
@@ -169,29 +172,45 @@ const FRAME_OVERHEAD: u32 = 112;
 /// The lowest packet rate (per second) a thread assumes traffic could jump to while it waits.
 const BURST_FLOOR: f64 = 1_000_000.0;
 
-/// How long a capture thread waits after a read that found frames before it looks at its ring
-/// again, so that each read takes more frames: fewer wakeups, and the counter tables are
-/// still in the caches from one frame to the next. At most `capture.coalesce_ms`, and never
-/// longer than a quarter of the ring takes to fill at four times the rate the read just saw
-/// (or at [`BURST_FLOOR`] packets a second if more), each frame taken at a full snaplen: a
-/// wait never makes the kernel drop.
+/// How long a capture thread waits after a read that found frames before it reads its ring
+/// again, so that each read takes more frames: fewer wakeups, and fewer reads that start with
+/// cold caches (a read after a wait pays for that whatever it holds). At most
+/// `capture.coalesce_ms` in all and never past the end of the accounting interval (the frames
+/// of an interval are read before its drain), in steps no longer than a quarter of the ring
+/// takes to fill at four times the rate the read just saw (or at [`BURST_FLOOR`] packets a
+/// second if more), each frame taken at a full snaplen. After each step the thread reads at
+/// once if a quarter of the ring's blocks wait for it ([`Ring::quarter_full`]; through
+/// `pcap_dispatch`, which cannot look, it waits one step only) or if a drain is asked of it.
+/// So the ring never holds more than half its blocks because of a wait: a wait never makes
+/// the kernel drop.
 #[derive(Clone, Copy, Debug, PartialEq)]
 struct Coalesce {
     max: Duration,
     /// Frames the ring holds at the least.
     ring_frames: f64,
+    /// The accounting interval (seconds), whose ends on the UTC clock a wait never passes.
+    interval_s: u32,
 }
 
 impl Coalesce {
-    fn new(cfg: &config::Capture) -> Self {
+    fn new(cfg: &config::Capture, interval_s: u32) -> Self {
         Self {
             max: Duration::from_millis(u64::from(cfg.coalesce_ms)),
             ring_frames: f64::from(cfg.buffer_bytes) / f64::from(cfg.snaplen + FRAME_OVERHEAD),
+            interval_s: interval_s.max(1),
         }
     }
 
-    /// The wait after a read of `frames` frames that arrived over `since`.
-    fn wait(&self, frames: usize, since: Duration) -> Duration {
+    /// The whole wait, at `unix` time (since the epoch): `capture.coalesce_ms`, or less if the
+    /// interval ends sooner.
+    fn longest(&self, unix: Duration) -> Duration {
+        let interval = Duration::from_secs(u64::from(self.interval_s));
+        let into = Duration::from_nanos((unix.as_nanos() % interval.as_nanos()) as u64);
+        self.max.min(interval - into)
+    }
+
+    /// The longest step of the wait after a read of `frames` frames that arrived over `since`.
+    fn step(&self, frames: usize, since: Duration) -> Duration {
         if frames == 0 || self.max.is_zero() {
             return Duration::ZERO;
         }
@@ -246,7 +265,7 @@ impl LiveSource {
             buffer_bytes: (cfg.buffer_bytes / threads as u32).max(2 << 20),
             ..cfg.clone()
         };
-        let first = Self::open(cfg, interface, arp)?;
+        let first = Self::open(cfg, acct.interval_s, interface, arp)?;
         let name = first.interface.clone();
         let stats = Arc::new(InterfaceStats::new(&name, threads));
         let fanout_err = |source: std::io::Error| CaptureError::Fanout {
@@ -274,7 +293,8 @@ impl LiveSource {
         let filter = first.filter.clone();
         let mut sources = vec![first];
         for thread in 1..threads {
-            let mut src = Self::open_filtered(cfg, &name, std::slice::from_ref(&filter))?;
+            let mut src =
+                Self::open_filtered(cfg, acct.interval_s, &name, std::slice::from_ref(&filter))?;
             if let Some(id) = group {
                 src.joined_us = now_us();
                 fanout::join(src.cap.as_raw_fd(), id, mode).map_err(fanout_err)?;
@@ -293,8 +313,9 @@ impl LiveSource {
 
     /// Opens one handle on `interface` (or libpcap's default device) with the capture settings,
     /// and installs the IP filter (with `arp`, IP or ARP) in the kernel.
-    pub fn open(
+    fn open(
         cfg: &config::Capture,
+        interval_s: u32,
         interface: Option<&str>,
         arp: bool,
     ) -> Result<Self, CaptureError> {
@@ -310,12 +331,13 @@ impl LiveSource {
                     .name
             }
         };
-        Self::open_filtered(cfg, &name, &bpf_filters(&cfg.filter, arp))
+        Self::open_filtered(cfg, interval_s, &name, &bpf_filters(&cfg.filter, arp))
     }
 
     /// Opens one handle and installs the first of `filters` that the kernel takes.
     fn open_filtered(
         cfg: &config::Capture,
+        interval_s: u32,
         name: &str,
         filters: &[String],
     ) -> Result<Self, CaptureError> {
@@ -359,7 +381,7 @@ impl LiveSource {
                         joined_us: 0,
                         filter: filter.clone(),
                         timeout: Duration::from_millis(u64::from(cfg.timeout_ms)),
-                        coalesce: Coalesce::new(cfg),
+                        coalesce: Coalesce::new(cfg, interval_s),
                         ring,
                     });
                 }
@@ -424,17 +446,17 @@ impl LiveSource {
             tap.clock(wall_clock());
         }
         while !stop.is_stopped() {
-            writer.serve_drain();
             // TPACKET_V3 never retires an empty block: a thread that gets no frames would sleep
             // in libpcap's wait, holding up the drain it serves and its guard interval
             if !ready(self.cap.as_raw_fd(), self.timeout) {
+                writer.serve_drain();
                 if let Some(tap) = tap.as_mut() {
                     tap.clock(wall_clock());
                 }
                 continue;
             }
             let joined_us = self.joined_us;
-            match read(
+            let step = match read(
                 (&mut self.cap, self.ring.as_mut()),
                 (self.link, joined_us),
                 &mut skipped,
@@ -444,20 +466,21 @@ impl LiveSource {
             ) {
                 Ok(frames) => {
                     let now = Instant::now();
-                    let wait = self.coalesce.wait(frames, now - last_read);
+                    let step = self.coalesce.step(frames, now - last_read);
                     last_read = now;
-                    if !wait.is_zero() && !stop.is_stopped() {
-                        std::thread::sleep(wait);
-                    }
+                    step
                 }
-                Err(pcap::Error::TimeoutExpired) => {}
+                Err(pcap::Error::TimeoutExpired) => Duration::ZERO,
                 // pcap_breakloop makes pcap_dispatch fail: that is the stop request
                 Err(_) if stop.is_stopped() => break,
                 Err(e) => {
                     tracing::error!(interface = %self.interface, thread = self.thread, "capture error: {e}; retrying in 1 s");
                     std::thread::sleep(Duration::from_secs(1));
+                    Duration::ZERO
                 }
-            }
+            };
+            // after the read: a drain asked while the thread waited takes the frames that came
+            writer.serve_drain();
             if self.joined_us != 0 && started.elapsed() >= Duration::from_secs(1) {
                 // what was queued before the join has been read by now
                 self.joined_us = 0;
@@ -469,8 +492,32 @@ impl LiveSource {
                 self.publish_stats();
                 last_stats = Instant::now();
             }
+            self.pause(step, writer, stop);
         }
         self.finish(acct, writer, skipped, tap);
+    }
+
+    /// The wait after a read ([`Coalesce`]): steps of at most `step` until the wait is over, a
+    /// quarter of the ring waits, a drain is asked or the stop is.
+    fn pause(&self, step: Duration, writer: &Writer, stop: &StopHandle) {
+        if step.is_zero() {
+            return;
+        }
+        let longest = self.coalesce.longest(unix_now());
+        let Some(ring) = &self.ring else {
+            if !stop.is_stopped() {
+                std::thread::sleep(step.min(longest));
+            }
+            return;
+        };
+        let until = Instant::now() + longest;
+        loop {
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() || stop.is_stopped() || ring.quarter_full() || writer.drain_asked() {
+                return;
+            }
+            std::thread::sleep(step.min(left));
+        }
     }
 
     /// After the stop request: reads, without blocking, what the kernel queued before it. The
@@ -693,40 +740,40 @@ mod tests {
     fn coalesce(extra: &str) -> Coalesce {
         let text = format!("[capture]\n{extra}\n[accounting]\nlocal = [\"198.51.100.0/24\"]\n");
         let cfg = Config::parse(std::path::Path::new("t.toml"), &text).unwrap();
-        Coalesce::new(&cfg.capture)
+        Coalesce::new(&cfg.capture, cfg.accounting.interval_s)
     }
 
     #[test]
-    fn the_wait_after_a_read_never_lets_the_ring_fill_past_a_quarter() {
+    fn a_step_of_the_wait_after_a_read_never_lets_more_than_a_quarter_of_the_ring_fill() {
         let ms = |d: Duration| d.as_secs_f64() * 1e3;
-        // the defaults: 100 ms at most, a 64 MiB ring of 240-byte frames (279,620 of them)
+        // the defaults: 500 ms at most, a 64 MiB ring of 240-byte frames (279,620 of them)
         let c = coalesce("");
-        assert_eq!(c.max, Duration::from_millis(100));
+        assert_eq!(c.max, Duration::from_millis(500));
         assert_eq!(
-            c.wait(0, Duration::from_millis(5)),
+            c.step(0, Duration::from_millis(5)),
             Duration::ZERO,
             "no frames"
         );
         // up to 250,000/s, a burst of 1 M/s fills a quarter in 69.9 ms
-        let w = ms(c.wait(1, Duration::from_secs(1)));
+        let w = ms(c.step(1, Duration::from_secs(1)));
         assert!((69.8..70.0).contains(&w), "{w} ms");
         // 1,450 frames in 5 ms (290,000/s): a burst of 1.16 M/s fills a quarter in 60.3 ms
-        let w = ms(c.wait(1450, Duration::from_millis(5)));
+        let w = ms(c.step(1450, Duration::from_millis(5)));
         assert!((60.2..60.4).contains(&w), "{w} ms");
         // a lower cap holds
         let capped = coalesce("coalesce_ms = 50");
         assert_eq!(
-            capped.wait(1450, Duration::from_millis(5)),
+            capped.step(1450, Duration::from_millis(5)),
             Duration::from_millis(50)
         );
         // 10,000 frames in 5 ms (2 M/s): a quarter of the ring at 8 M/s is 8.7 ms
-        let w = ms(c.wait(10_000, Duration::from_millis(5)));
+        let w = ms(c.step(10_000, Duration::from_millis(5)));
         assert!((8.6..8.8).contains(&w), "{w} ms");
         // the quarter of the ring at the wait's rate holds
         for (frames, since_ms) in [(1, 1000), (100, 1), (50_000, 10), (1_000_000, 100)] {
             let since = Duration::from_millis(since_ms);
             let rate = (frames as f64 / since.as_secs_f64() * 4.0).max(BURST_FLOOR);
-            let filled = rate * c.wait(frames, since).as_secs_f64();
+            let filled = rate * c.step(frames, since).as_secs_f64();
             assert!(
                 filled <= c.ring_frames / 4.0 + 1.0,
                 "{frames} in {since_ms} ms"
@@ -734,10 +781,31 @@ mod tests {
         }
         // a small ring (2 MiB, full-size frames) waits less, whatever the traffic
         let small = coalesce("buffer_mib = 2\nsnaplen = 1500");
-        let w = ms(small.wait(1, Duration::from_secs(1)));
+        let w = ms(small.step(1, Duration::from_secs(1)));
         assert!((0.3..0.35).contains(&w), "{w} ms");
         // off
         let off = coalesce("coalesce_ms = 0");
-        assert_eq!(off.wait(1450, Duration::from_millis(5)), Duration::ZERO);
+        assert_eq!(off.step(1450, Duration::from_millis(5)), Duration::ZERO);
+    }
+
+    /// The whole wait is `coalesce_ms`, cut at the end of the accounting interval (60 s by
+    /// default) so that the interval's frames are read before its drain.
+    #[test]
+    fn a_wait_ends_with_the_accounting_interval() {
+        let c = coalesce("");
+        let at =
+            |secs: u64, ms: u64| c.longest(Duration::from_secs(secs) + Duration::from_millis(ms));
+        let ms = Duration::from_millis;
+        assert_eq!(at(1_704_067_200, 0), ms(500), "an interval starts");
+        assert_eq!(at(1_704_067_212, 300), ms(500));
+        assert_eq!(at(1_704_067_259, 700), ms(300), "300 ms before the end");
+        assert_eq!(at(1_704_067_259, 999), ms(1));
+        let short = Coalesce {
+            max: ms(250),
+            interval_s: 1,
+            ..c
+        };
+        assert_eq!(short.longest(ms(41_800)), ms(200));
+        assert_eq!(short.longest(ms(41_500)), ms(250));
     }
 }

@@ -117,6 +117,16 @@ impl Ring {
         unsafe { AtomicU32::from_ptr(self.base.add(block * BLOCK + BLOCK_STATUS).cast()) }
     }
 
+    /// Whether a quarter of the ring's blocks (one at the least) are handed over and not read
+    /// yet: the block that far on from the next to read is, as the kernel fills them in order.
+    pub fn quarter_full(&self) -> bool {
+        let ahead = (self.blocks / 4).max(1) - 1;
+        self.status((self.next + ahead) % self.blocks)
+            .load(Ordering::Acquire)
+            & TP_STATUS_USER
+            != 0
+    }
+
     /// Hands every frame of the blocks the kernel has handed over to `f`, in order, and gives
     /// each block back after its frames. Returns how many frames there were.
     pub fn read(&mut self, mut f: impl FnMut(Frame<'_>)) -> usize {
@@ -374,6 +384,41 @@ mod tests {
             seen.push((f.data.len(), f.wire_len))
         });
         assert_eq!((n, seen), (1, vec![(0, 60)]));
+    }
+
+    /// An 8-block ring in plain memory: the kernel's part played by writing the status words.
+    #[test]
+    fn a_quarter_of_the_ring_is_full_when_the_block_a_quarter_ahead_is_handed_over() {
+        let mut memory = vec![0u8; 8 * BLOCK];
+        let mut ring = Ring {
+            base: memory.as_mut_ptr(),
+            blocks: 8,
+            next: 0,
+            snaplen: 128,
+            loopback: 1,
+            tagged: vec![0; 128],
+        };
+        let hand_over =
+            |ring: &Ring, block: usize| ring.status(block).store(TP_STATUS_USER, Ordering::Release);
+        assert!(!ring.quarter_full(), "empty");
+        hand_over(&ring, 0);
+        assert!(!ring.quarter_full(), "one block of eight");
+        hand_over(&ring, 1);
+        assert!(ring.quarter_full(), "two blocks of eight");
+        // the reader gives them back (they hold no frame) and moves on to block 2
+        assert_eq!(ring.read(|_| {}), 0);
+        assert_eq!(ring.next, 2);
+        assert!(!ring.quarter_full(), "read");
+        // around the end of the ring
+        ring.next = 7;
+        hand_over(&ring, 7);
+        assert!(!ring.quarter_full(), "block 7 only");
+        hand_over(&ring, 0);
+        assert!(ring.quarter_full(), "blocks 7 and 0");
+        // a ring of fewer than four blocks: one is a quarter
+        ring.blocks = 3;
+        ring.next = 0;
+        assert!(ring.quarter_full(), "block 0 of 3");
     }
 
     #[test]

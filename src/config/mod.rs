@@ -418,7 +418,7 @@ impl Validator<'_> {
             filter,
             buffer_bytes: (self.int(&raw.buffer_mib, 64, 1, 2047)? as u32) << 20,
             timeout_ms: self.int(&raw.timeout_ms, 100, 1, 10_000)? as u32,
-            coalesce_ms: self.int(&raw.coalesce_ms, 100, 0, 1_000)? as u32,
+            coalesce_ms: self.int(&raw.coalesce_ms, 500, 0, 1_000)? as u32,
             threads: self.int(
                 &raw.threads,
                 i64::from(crate::capture::fanout::default_threads()),

@@ -21,7 +21,7 @@ fn a_minimal_config_gets_the_defaults() {
     assert!(c.capture.promiscuous);
     assert_eq!(c.capture.threads, crate::capture::fanout::default_threads());
     assert!(!c.capture.pin);
-    assert_eq!(c.capture.coalesce_ms, 100);
+    assert_eq!(c.capture.coalesce_ms, 500);
     assert_eq!(c.capture.fanout, crate::config::Fanout::Host);
     let t = Config::parse(
         Path::new("x.toml"),

@@ -171,11 +171,16 @@ pub struct LiveSource {
 const FRAME_OVERHEAD: u32 = 112;
 /// The lowest packet rate (per second) a thread assumes traffic could jump to while it waits.
 const BURST_FLOOR: f64 = 1_000_000.0;
+/// How long before the end of an accounting interval a wait ends: the read that follows is
+/// done before the flush thread drains (with several capture threads it does not wait for
+/// them), so the interval's frames are in its drain but for the last few milliseconds' and the
+/// kernel's partly filled block.
+const BOUNDARY_LEAD: Duration = Duration::from_millis(20);
 
 /// How long a capture thread waits after a read that found frames before it reads its ring
 /// again, so that each read takes more frames: fewer wakeups, and fewer reads that start with
 /// cold caches (a read after a wait pays for that whatever it holds). At most
-/// `capture.coalesce_ms` in all and never past the end of the accounting interval (the frames
+/// `capture.coalesce_ms` in all and never up to the end of the accounting interval (the frames
 /// of an interval are read before its drain), in steps no longer than a quarter of the ring
 /// takes to fill at four times the rate the read just saw (or at [`BURST_FLOOR`] packets a
 /// second if more), each frame taken at a full snaplen. After each step the thread reads at
@@ -202,11 +207,12 @@ impl Coalesce {
     }
 
     /// The whole wait, at `unix` time (since the epoch): `capture.coalesce_ms`, or less if the
-    /// interval ends sooner.
+    /// interval ends sooner: then it ends [`BOUNDARY_LEAD`] before that.
     fn longest(&self, unix: Duration) -> Duration {
         let interval = Duration::from_secs(u64::from(self.interval_s));
         let into = Duration::from_nanos((unix.as_nanos() % interval.as_nanos()) as u64);
-        self.max.min(interval - into)
+        self.max
+            .min((interval - into).saturating_sub(BOUNDARY_LEAD))
     }
 
     /// The longest step of the wait after a read of `frames` frames that arrived over `since`.
@@ -447,8 +453,14 @@ impl LiveSource {
         }
         while !stop.is_stopped() {
             // TPACKET_V3 never retires an empty block: a thread that gets no frames would sleep
-            // in libpcap's wait, holding up the drain it serves and its guard interval
-            if !ready(self.cap.as_raw_fd(), self.timeout) {
+            // in libpcap's wait, holding up the drain it serves and its guard interval; a drain
+            // asked takes what is there now
+            let timeout = if writer.drain_asked() {
+                Duration::ZERO
+            } else {
+                self.timeout
+            };
+            if !ready(self.cap.as_raw_fd(), timeout) {
                 writer.serve_drain();
                 if let Some(tap) = tap.as_mut() {
                     tap.clock(wall_clock());
@@ -506,17 +518,20 @@ impl LiveSource {
         let longest = self.coalesce.longest(unix_now());
         let Some(ring) = &self.ring else {
             if !stop.is_stopped() {
-                std::thread::sleep(step.min(longest));
+                writer.await_drain_ask(step.min(longest));
             }
             return;
         };
         let until = Instant::now() + longest;
         loop {
             let left = until.saturating_duration_since(Instant::now());
-            if left.is_zero() || stop.is_stopped() || ring.quarter_full() || writer.drain_asked() {
+            if left.is_zero()
+                || stop.is_stopped()
+                || ring.quarter_full()
+                || writer.await_drain_ask(step.min(left))
+            {
                 return;
             }
-            std::thread::sleep(step.min(left));
         }
     }
 
@@ -788,24 +803,24 @@ mod tests {
         assert_eq!(off.step(1450, Duration::from_millis(5)), Duration::ZERO);
     }
 
-    /// The whole wait is `coalesce_ms`, cut at the end of the accounting interval (60 s by
-    /// default) so that the interval's frames are read before its drain.
+    /// The whole wait is `coalesce_ms`, cut 20 ms before the end of the accounting interval
+    /// (60 s by default) so that the interval's frames are read before its drain.
     #[test]
-    fn a_wait_ends_with_the_accounting_interval() {
+    fn a_wait_ends_before_the_accounting_interval_does() {
         let c = coalesce("");
         let at =
             |secs: u64, ms: u64| c.longest(Duration::from_secs(secs) + Duration::from_millis(ms));
         let ms = Duration::from_millis;
         assert_eq!(at(1_704_067_200, 0), ms(500), "an interval starts");
         assert_eq!(at(1_704_067_212, 300), ms(500));
-        assert_eq!(at(1_704_067_259, 700), ms(300), "300 ms before the end");
-        assert_eq!(at(1_704_067_259, 999), ms(1));
+        assert_eq!(at(1_704_067_259, 700), ms(280), "300 ms before the end");
+        assert_eq!(at(1_704_067_259, 985), ms(0), "15 ms before the end");
         let short = Coalesce {
             max: ms(250),
             interval_s: 1,
             ..c
         };
-        assert_eq!(short.longest(ms(41_800)), ms(200));
+        assert_eq!(short.longest(ms(41_800)), ms(180));
         assert_eq!(short.longest(ms(41_500)), ms(250));
     }
 }

@@ -48,6 +48,17 @@ impl Desk {
         self.asked.load(Relaxed)
     }
 
+    /// The writer's side, while it waits for packets: sleeps up to `timeout`, woken as soon as
+    /// a drain is asked; true if one is.
+    pub fn await_ask(&self, timeout: Duration) -> bool {
+        let state = self.state();
+        let waited = self
+            .changed
+            .wait_timeout_while(state, timeout, |_| !self.asked.load(Relaxed));
+        drop(waited);
+        self.asked.load(Relaxed)
+    }
+
     /// The writer's side, between its batches: drains with `drain` and hands the result over.
     #[cold]
     pub fn serve(&self, drain: impl FnOnce() -> Drained) {
@@ -68,6 +79,8 @@ impl Desk {
         let mut state = self.state();
         if state.writer {
             self.asked.store(true, Relaxed);
+            // a writer waiting for packets comes round at once
+            self.changed.notify_all();
             let start = Instant::now();
             let mut warned = false;
             loop {

@@ -37,6 +37,7 @@ use std::cell::Cell;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
 
 /// How the counters are laid out.
 #[derive(Clone, Debug)]
@@ -327,6 +328,12 @@ impl Writer {
     #[inline]
     pub fn drain_asked(&self) -> bool {
         self.counters.desk.asked()
+    }
+
+    /// Sleeps up to `timeout`, woken as soon as another thread asks this writer for a drain;
+    /// true if one is asked (with shared counters, never: the whole timeout is slept).
+    pub fn await_drain_ask(&self, timeout: Duration) -> bool {
+        self.counters.desk.await_ask(timeout)
     }
 
     /// Drains the counters from the writer's own thread. `&mut self`: no batch of this writer

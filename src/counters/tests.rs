@@ -213,6 +213,34 @@ fn one_writer_serves_the_drains_asked_while_it_counts_and_loses_nothing() {
     check_hammered(&counters, 1, &total, &stats);
 }
 
+/// A capture thread waiting for packets is woken by a drain asked of it, serves it, and the
+/// drain holds what it had counted; shared counters are never asked (the wait is slept out).
+#[test]
+fn a_writer_waiting_for_packets_comes_round_at_once_to_a_drain() {
+    let counters = Counters::one_writer(layout(&["198.51.100.0/24"], 16));
+    let mut writer = counters.writer();
+    writer
+        .batch()
+        .add(0, v4("198.51.100.7"), Dir::Rx, Proto::Tcp, None, 60);
+    let capture = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let asked = writer.await_drain_ask(Duration::from_secs(60));
+        writer.serve_drain();
+        (asked, start.elapsed())
+    });
+    let drained = counters.drain();
+    let (asked, waited) = capture.join().unwrap();
+    assert!(asked);
+    assert!(waited < Duration::from_secs(30), "woken after {waited:?}");
+    assert_eq!(drained.hosts.len(), 1);
+    assert_eq!(drained.hosts[0].1.total_bytes(Dir::Rx), 60);
+
+    let shared = Counters::new(layout(&["198.51.100.0/24"], 16));
+    let w = shared.writer();
+    assert!(!w.await_drain_ask(Duration::from_millis(20)));
+    assert!(!w.drain_asked());
+}
+
 #[test]
 fn a_scan_overflows_into_the_network_bucket_and_loses_nothing() {
     let counters = Counters::new(layout(&["2001:db8:100::/56"], 16));

@@ -389,9 +389,10 @@ mod tests {
     /// An 8-block ring in plain memory: the kernel's part played by writing the status words.
     #[test]
     fn a_quarter_of_the_ring_is_full_when_the_block_a_quarter_ahead_is_handed_over() {
-        let mut memory = vec![0u8; 8 * BLOCK];
+        // u32s: the status words are read as atomics, 4-byte aligned
+        let mut memory = vec![0u32; 8 * BLOCK / 4];
         let mut ring = Ring {
-            base: memory.as_mut_ptr(),
+            base: memory.as_mut_ptr().cast(),
             blocks: 8,
             next: 0,
             snaplen: 128,

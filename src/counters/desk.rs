@@ -51,11 +51,9 @@ impl Desk {
     /// The writer's side, while it waits for packets: sleeps up to `timeout`, woken as soon as
     /// a drain is asked; true if one is.
     pub fn await_ask(&self, timeout: Duration) -> bool {
-        let state = self.state();
-        let waited = self
+        let _ = self
             .changed
-            .wait_timeout_while(state, timeout, |_| !self.asked.load(Relaxed));
-        drop(waited);
+            .wait_timeout_while(self.state(), timeout, |_| !self.asked.load(Relaxed));
         self.asked.load(Relaxed)
     }
 
